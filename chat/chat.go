@@ -1,0 +1,277 @@
+// Package chat is OpenAI's Chat Completions wire format as the gateway needs it:
+// requests decoded just enough to route and validate (every other field passes
+// through untouched), responses and stream chunks, and the error object.
+package chat
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Request is a chat completion request. Only the fields the gateway uses are
+// decoded; Raw keeps every field as sent so unknown ones pass through.
+type Request struct {
+	Model        string
+	Stream       bool
+	IncludeUsage bool // stream_options.include_usage
+	Messages     []Message
+	User         string
+	raw          map[string]json.RawMessage
+}
+
+// Message is one conversation turn. Content stays raw: a string, an array of
+// parts, or null.
+type Message struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content,omitempty"`
+}
+
+// FieldError is a request validation failure naming the field.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
+
+var validRoles = map[string]bool{"system": true, "developer": true, "user": true, "assistant": true, "tool": true, "function": true}
+
+// ParseRequest decodes and validates a request body. Errors are *FieldError.
+func ParseRequest(body []byte) (*Request, error) {
+	var raw map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&raw); err != nil {
+		return nil, &FieldError{Message: "invalid JSON body: " + jsonErr(err)}
+	}
+	if dec.More() {
+		return nil, &FieldError{Message: "invalid JSON body: unexpected data after the JSON object"}
+	}
+	if raw == nil {
+		return nil, &FieldError{Message: "invalid JSON body: expected an object"}
+	}
+	r := &Request{raw: raw}
+	if err := decodeField(raw, "model", &r.Model); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(r.Model) == "" {
+		return nil, &FieldError{Field: "model", Message: "required"}
+	}
+	if err := decodeField(raw, "stream", &r.Stream); err != nil {
+		return nil, err
+	}
+	if v, ok := raw["stream_options"]; ok && !isNull(v) {
+		var so struct {
+			IncludeUsage *bool `json:"include_usage"`
+		}
+		if err := json.Unmarshal(v, &so); err != nil {
+			return nil, &FieldError{Field: "stream_options", Message: "must be an object: " + jsonErr(err)}
+		}
+		r.IncludeUsage = so.IncludeUsage != nil && *so.IncludeUsage
+	}
+	if err := decodeField(raw, "user", &r.User); err != nil {
+		return nil, err
+	}
+	msgs, ok := raw["messages"]
+	if !ok || isNull(msgs) {
+		return nil, &FieldError{Field: "messages", Message: "required"}
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(msgs, &list); err != nil {
+		return nil, &FieldError{Field: "messages", Message: "must be an array"}
+	}
+	if len(list) == 0 {
+		return nil, &FieldError{Field: "messages", Message: "must not be empty"}
+	}
+	r.Messages = make([]Message, len(list))
+	for i, m := range list {
+		field := fmt.Sprintf("messages[%d]", i)
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(m, &fields); err != nil || fields == nil {
+			return nil, &FieldError{Field: field, Message: "must be an object"}
+		}
+		if err := decodeField(fields, "role", &r.Messages[i].Role); err != nil {
+			err.(*FieldError).Field = field + ".role"
+			return nil, err
+		}
+		if !validRoles[r.Messages[i].Role] {
+			return nil, &FieldError{Field: field + ".role", Message: fmt.Sprintf("%q is not one of system, developer, user, assistant, tool", r.Messages[i].Role)}
+		}
+		c := fields["content"]
+		if len(c) > 0 && !isNull(c) && c[0] != '"' && c[0] != '[' {
+			return nil, &FieldError{Field: field + ".content", Message: "must be a string, an array of content parts, or null"}
+		}
+		r.Messages[i].Content = c
+	}
+	return r, nil
+}
+
+func decodeField(raw map[string]json.RawMessage, name string, v any) error {
+	b, ok := raw[name]
+	if !ok || isNull(b) {
+		return nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		kind := "a string"
+		if _, ok := v.(*bool); ok {
+			kind = "a boolean"
+		}
+		return &FieldError{Field: name, Message: "must be " + kind}
+	}
+	return nil
+}
+
+func isNull(b json.RawMessage) bool { return len(b) == 4 && string(b) == "null" }
+
+func jsonErr(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)
+	}
+	return err.Error()
+}
+
+// Body returns the request as JSON with model set to the given upstream model
+// id and every other field exactly as the client sent it.
+func (r *Request) Body(model string) []byte {
+	out := make(map[string]json.RawMessage, len(r.raw))
+	for k, v := range r.raw {
+		out[k] = v
+	}
+	m, _ := json.Marshal(model)
+	out["model"] = m
+	b, _ := json.Marshal(out)
+	return b
+}
+
+// Has reports whether the client sent the named top-level field.
+func (r *Request) Has(name string) bool { _, ok := r.raw[name]; return ok }
+
+// Error is OpenAI's error object.
+type Error struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    *string `json:"code"`
+}
+
+// ErrorBody is the JSON envelope of an error response.
+type ErrorBody struct {
+	Error Error `json:"error"`
+}
+
+// NewErrorBody builds the envelope; empty param and code become null.
+func NewErrorBody(message, typ, param, code string) ErrorBody {
+	e := ErrorBody{Error: Error{Message: message, Type: typ}}
+	if param != "" {
+		e.Error.Param = &param
+	}
+	if code != "" {
+		e.Error.Code = &code
+	}
+	return e
+}
+
+// ParseError reads an error body leniently: OpenAI's {"error":{...}}, a bare
+// {"message","type","code"}, or a string error. ok is false when the body holds
+// no recognisable error. Code may be a number in some servers; it is kept as text.
+func ParseError(body []byte) (msg, typ, code string, ok bool) {
+	var env struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(body, &env) != nil || len(env.Error) == 0 || isNull(env.Error) {
+		return "", "", "", false
+	}
+	if env.Error[0] == '"' {
+		var s string
+		_ = json.Unmarshal(env.Error, &s)
+		return s, "", "", true
+	}
+	var e struct {
+		Message string          `json:"message"`
+		Type    string          `json:"type"`
+		Code    json.RawMessage `json:"code"`
+	}
+	if json.Unmarshal(env.Error, &e) != nil {
+		return "", "", "", false
+	}
+	code = strings.Trim(string(e.Code), `"`)
+	if code == "null" {
+		code = ""
+	}
+	return e.Message, e.Type, code, true
+}
+
+// Response is the part of a non-streaming response the gateway reads.
+type Response struct {
+	ID      string   `json:"id"`
+	Model   string   `json:"model"`
+	Choices []Choice `json:"choices"`
+	Usage   *Usage   `json:"usage"`
+}
+
+// Choice of a non-streaming response.
+type Choice struct {
+	Index        int     `json:"index"`
+	FinishReason *string `json:"finish_reason"`
+}
+
+// Usage is token accounting.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// Chunk is the part of a stream chunk the gateway reads.
+type Chunk struct {
+	ID      string          `json:"id"`
+	Model   string          `json:"model"`
+	Choices []ChunkChoice   `json:"choices"`
+	Usage   *Usage          `json:"usage"`
+	Error   json.RawMessage `json:"error"`
+}
+
+// ChunkChoice is one choice's delta.
+type ChunkChoice struct {
+	Index        int     `json:"index"`
+	Delta        Delta   `json:"delta"`
+	FinishReason *string `json:"finish_reason"`
+}
+
+// Delta is the incremental message of a chunk.
+type Delta struct {
+	Role      string          `json:"role,omitempty"`
+	Content   *string         `json:"content,omitempty"`
+	Refusal   *string         `json:"refusal,omitempty"`
+	ToolCalls json.RawMessage `json:"tool_calls,omitempty"`
+}
+
+// HasContent reports whether the chunk carries anything a user would see:
+// text, a refusal, tool-call data, or a finish reason.
+func (c *Chunk) HasContent() bool {
+	for _, ch := range c.Choices {
+		if (ch.Delta.Content != nil && *ch.Delta.Content != "") || (ch.Delta.Refusal != nil && *ch.Delta.Refusal != "") ||
+			len(ch.Delta.ToolCalls) > 0 || ch.FinishReason != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Finished reports whether any choice carries a finish reason.
+func (c *Chunk) Finished() bool {
+	for _, ch := range c.Choices {
+		if ch.FinishReason != nil {
+			return true
+		}
+	}
+	return false
+}

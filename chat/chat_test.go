@@ -1,0 +1,117 @@
+package chat
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParseRequest(t *testing.T) {
+	tests := []struct {
+		name      string
+		body      string
+		wantField string // "" with wantErr means a body-level error
+		wantErr   string
+	}{
+		{"valid", `{"model":"assistant","messages":[{"role":"user","content":"hi"}]}`, "", ""},
+		{"valid parts and null content", `{"model":"a","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]},{"role":"assistant","content":null,"tool_calls":[]}]}`, "", ""},
+		{"not json", `{"model":`, "", "invalid JSON body"},
+		{"trailing data", `{"model":"a","messages":[{"role":"user","content":"x"}]} {}`, "", "unexpected data"},
+		{"array", `[]`, "", "invalid JSON body"},
+		{"null", `null`, "", "expected an object"},
+		{"missing model", `{"messages":[{"role":"user","content":"hi"}]}`, "model", "required"},
+		{"model not string", `{"model":3,"messages":[{"role":"user","content":"hi"}]}`, "model", "must be a string"},
+		{"stream not bool", `{"model":"a","stream":"yes","messages":[{"role":"user","content":"hi"}]}`, "stream", "must be a boolean"},
+		{"missing messages", `{"model":"a"}`, "messages", "required"},
+		{"messages not array", `{"model":"a","messages":{}}`, "messages", "must be an array"},
+		{"empty messages", `{"model":"a","messages":[]}`, "messages", "must not be empty"},
+		{"message not object", `{"model":"a","messages":["hi"]}`, "messages[0]", "must be an object"},
+		{"bad role", `{"model":"a","messages":[{"role":"user","content":"x"},{"role":"robot","content":"x"}]}`, "messages[1].role", "is not one of"},
+		{"role not string", `{"model":"a","messages":[{"role":1,"content":"x"}]}`, "messages[0].role", "must be a string"},
+		{"content number", `{"model":"a","messages":[{"role":"user","content":5}]}`, "messages[0].content", "must be a string"},
+		{"stream_options not object", `{"model":"a","stream_options":3,"messages":[{"role":"user","content":"x"}]}`, "stream_options", "must be an object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseRequest([]byte(tt.body))
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("got error %v, want none", err)
+				}
+				return
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("got %v, want *FieldError", err)
+			}
+			if fe.Field != tt.wantField || !strings.Contains(fe.Message, tt.wantErr) {
+				t.Errorf("got field %q message %q, want field %q message containing %q", fe.Field, fe.Message, tt.wantField, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestBodyPassesUnknownFieldsThrough(t *testing.T) {
+	in := `{"model":"assistant","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}],"response_format":{"type":"json_object"},"seed":42,"stream":true,"stream_options":{"include_usage":true}}`
+	r, err := ParseRequest([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Stream || !r.IncludeUsage {
+		t.Errorf("got stream=%v include_usage=%v, want both true", r.Stream, r.IncludeUsage)
+	}
+	var got, want map[string]any
+	_ = json.Unmarshal(r.Body("gpt-4o-mini"), &got)
+	_ = json.Unmarshal([]byte(in), &want)
+	want["model"] = "gpt-4o-mini"
+	gb, _ := json.Marshal(got)
+	wb, _ := json.Marshal(want)
+	if string(gb) != string(wb) {
+		t.Errorf("got %s, want %s", gb, wb)
+	}
+}
+
+func TestParseError(t *testing.T) {
+	tests := []struct {
+		name, body, msg, typ, code string
+		ok                         bool
+	}{
+		{"openai", `{"error":{"message":"m","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}`, "m", "insufficient_quota", "insufficient_quota", true},
+		{"numeric code", `{"error":{"message":"m","type":"t","code":429}}`, "m", "t", "429", true},
+		{"null code", `{"error":{"message":"m","type":"t","code":null}}`, "m", "t", "", true},
+		{"string error", `{"error":"boom"}`, "boom", "", "", true},
+		{"none", `{"choices":[]}`, "", "", "", false},
+		{"html", `<html>bad gateway</html>`, "", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msg, typ, code, ok := ParseError([]byte(tt.body))
+			if msg != tt.msg || typ != tt.typ || code != tt.code || ok != tt.ok {
+				t.Errorf("got (%q,%q,%q,%v), want (%q,%q,%q,%v)", msg, typ, code, ok, tt.msg, tt.typ, tt.code, tt.ok)
+			}
+		})
+	}
+}
+
+// FuzzParseRequest: validation never panics, and an accepted request always
+// re-encodes to valid JSON with the model replaced.
+func FuzzParseRequest(f *testing.F) {
+	f.Add([]byte(`{"model":"a","messages":[{"role":"user","content":"hi"}]}`))
+	f.Add([]byte(`{"model":"a","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"assistant","content":null}]}`))
+	f.Add([]byte(`{"model":"","messages":[1]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := ParseRequest(body)
+		if err != nil {
+			return
+		}
+		out := r.Body("m")
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Fatalf("re-encoded body invalid: %v", err)
+		}
+		if string(m["model"]) != `"m"` {
+			t.Fatalf("model not replaced: %s", m["model"])
+		}
+	})
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/understudy/understudy/config"
+	"github.com/understudy/understudy/simulate"
+)
+
+//go:embed demo.yaml
+var demoConfig []byte
+
+func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "gateway address")
+	simListen := fs.String("sim-listen", "127.0.0.1:9090", "simulator address")
+	traffic := fs.Duration("traffic", time.Second, "send a sample request this often and print who served it (0 = no traffic)")
+	outageAt := fs.Duration("outage-at", 5*time.Second, "start a scripted outage of the primary after this long (0 = none)")
+	outageFor := fs.Duration("outage-for", 15*time.Second, "how long the scripted outage lasts")
+	duration := fs.Duration("duration", 0, "stop after this long (0 = run until Ctrl-C)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+
+	sim := simulate.New(simulate.Options{Providers: []string{"primary", "secondary", "backup"}, TokenInterval: 20 * time.Millisecond})
+	defer sim.Close()
+	simLn, err := net.Listen("tcp", *simListen)
+	if err != nil {
+		return fmt.Errorf("simulator: %w", err)
+	}
+	simSrv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = simSrv.Serve(simLn) }()
+	defer simSrv.Close()
+	simURL := "http://" + simLn.Addr().String()
+
+	env := func(k string) string {
+		if k == "SIM_URL" {
+			return simURL
+		}
+		return getenv(k)
+	}
+	cfg, err := config.Parse(bytes.NewReader(demoConfig), "demo.yaml", env)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		return fmt.Errorf("embedded demo config: %w", err)
+	}
+	cfg.Listen = *listen
+
+	ready := make(chan net.Addr, 1)
+	errc := make(chan error, 1)
+	go func() { errc <- serve(ctx, cfg, "", env, io.Discard, stderr, func(a net.Addr) { ready <- a }) }()
+	var gwURL string
+	select {
+	case a := <-ready:
+		gwURL = "http://" + a.String()
+	case err := <-errc:
+		return err
+	}
+	fmt.Fprintf(stdout, `Understudy demo
+  gateway    %[1]s   (OpenAI-compatible: POST /v1/chat/completions, GET /v1/models, /metrics, /readyz)
+  simulator  %[2]s   (providers primary, secondary, backup; control API under /_sim/)
+
+Route "assistant": primary/gpt-4o-mini, then secondary/claude-haiku-4-5, then backup/llama3.1-8b.
+
+Try it:
+  curl -s %[1]s/v1/chat/completions -H 'Content-Type: application/json' \
+    -d '{"model":"assistant","messages":[{"role":"user","content":"Hello"}]}'
+  curl -sN %[1]s/v1/chat/completions -H 'Content-Type: application/json' \
+    -d '{"model":"assistant","stream":true,"messages":[{"role":"user","content":"Hello"}]}'
+Break the primary yourself (then watch who serves):
+  curl -s -X PUT %[2]s/_sim/providers/primary/fault -d '{"kind":"server_error"}'
+  curl -s -X PUT %[2]s/_sim/providers/primary/fault -d '{"kind":"stall","after_chunks":2}'
+  curl -s -X DELETE %[2]s/_sim/providers/primary/fault
+Press Ctrl-C to stop.
+
+`, gwURL, simURL)
+
+	if *outageAt > 0 {
+		go func() {
+			t := time.NewTimer(*outageAt)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			fmt.Fprintf(stdout, "▶ scripted outage: primary answers HTTP 500 for %s\n", *outageFor)
+			_ = sim.Schedule("primary", []simulate.Step{{Fault: &simulate.Fault{Kind: "server_error"}, For: simulate.Duration(*outageFor)}})
+			t2 := time.NewTimer(*outageFor)
+			defer t2.Stop()
+			select {
+			case <-ctx.Done():
+			case <-t2.C:
+				fmt.Fprintln(stdout, "▶ primary is healthy again: probes close its breaker and traffic returns")
+			}
+		}()
+	}
+	if *traffic > 0 {
+		go demoTraffic(ctx, gwURL, *traffic, stdout)
+	}
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+		return <-errc
+	}
+}
+
+// demoTraffic sends a request every interval and prints who served it.
+func demoTraffic(ctx context.Context, gwURL string, every time.Duration, out io.Writer) {
+	client := &http.Client{Timeout: 30 * time.Second}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		stream := n%2 == 0
+		body := fmt.Sprintf(`{"model":"assistant","stream":%t,"messages":[{"role":"user","content":"Question %d"}]}`, stream, n)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, gwURL+"/v1/chat/completions", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			if ctx.Err() == nil {
+				fmt.Fprintf(out, "%s  request %-3d error: %v\n", time.Now().Format("15:04:05"), n, err)
+			}
+			continue
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		kind := "plain "
+		if stream {
+			kind = "stream"
+		}
+		outcome := "complete"
+		if stream && !bytes.Contains(data, []byte("data: [DONE]")) {
+			outcome = "INCOMPLETE"
+		}
+		if resp.StatusCode != http.StatusOK {
+			outcome = strings.TrimSpace(string(data))
+		}
+		fmt.Fprintf(out, "%s  request %-3d %s  HTTP %d  served by %-30s attempts %s  %4dms  %s\n",
+			time.Now().Format("15:04:05"), n, kind, resp.StatusCode, resp.Header.Get("X-Understudy-Target"),
+			resp.Header.Get("X-Understudy-Attempts"), time.Since(start).Milliseconds(), outcome)
+	}
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/understudy/understudy/config"
+	"github.com/understudy/understudy/gateway"
+)
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "understudy.yaml", "configuration file")
+	listen := fs.String("listen", "", "listen address (overrides the file's listen:)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path, getenv)
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	return serve(ctx, cfg, *path, getenv, stdout, stderr, nil)
+}
+
+// serve runs the gateway for cfg until ctx ends, reloading from path (when
+// not empty) on SIGHUP or when the file changes.
+// ready, when not nil, is called with the listening address.
+func serve(ctx context.Context, cfg *config.Config, path string, getenv func(string) string, stdout, stderr io.Writer, ready func(net.Addr)) error {
+	level := new(slog.LevelVar)
+	log := newLogger(cfg.Log, level, stderr)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gw, err := gateway.New(cfg, gateway.Options{Logger: log, Registry: reg})
+	if err != nil {
+		return err
+	}
+	defer gw.Close()
+
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", gw.Handler())
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", gw.Healthz)
+	mux.HandleFunc("GET /readyz", gw.Readyz)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	fmt.Fprintf(stdout, "understudy gateway listening on http://%s\n", ln.Addr())
+	log.Info("serving", "addr", ln.Addr().String(), "routes", len(cfg.Routes), "providers", len(cfg.Providers))
+	if ready != nil {
+		ready(ln.Addr())
+	}
+
+	if path != "" {
+		w := config.NewWatcher(path, getenv, log, func(next *config.Config) {
+			if err := gw.Apply(next); err != nil {
+				log.Error("config rejected: keeping the running one", "err", err)
+				return
+			}
+			if next.Listen != cfg.Listen {
+				log.Warn("listen address changed in the config: restart to apply it", "running", cfg.Listen, "configured", next.Listen)
+			}
+			level.Set(parseLevel(next.Log.Level))
+		}, config.WithCurrent(cfg))
+		go func() { _ = w.Run(ctx) }()
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	log.Info("shutting down")
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+func newLogger(c config.Log, level *slog.LevelVar, w io.Writer) *slog.Logger {
+	level.Set(parseLevel(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func parseLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+func runCheck(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, "usage: understudy check FILE") }
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	cfg, err := config.Load(fs.Arg(0), getenv)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: valid\n\n", fs.Arg(0))
+	cfg.Describe(stdout)
+	return nil
+}

@@ -1,0 +1,210 @@
+// Package config reads understudy.yaml: Default() → Parse(r, getenv) → Validate().
+// Every field's comment states its default and what zero means.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole file.
+type Config struct {
+	// Listen is the gateway's address. Default "127.0.0.1:8080".
+	Listen string `yaml:"listen"`
+	// PublicURL is where users reach the status page; used in notices. Default "" (none).
+	PublicURL string `yaml:"public_url"`
+	// Limits bound what a client may send and how much the gateway takes on.
+	Limits Limits `yaml:"limits"`
+	// Keys are the gateway's client keys. Empty means no authentication (allowed
+	// only when Listen is a loopback address; Validate refuses otherwise).
+	Keys []Key `yaml:"keys"`
+	// Providers are the upstream endpoints. At least one.
+	Providers []Provider `yaml:"providers"`
+	// Routes are the model names clients ask for. At least one.
+	Routes []Route `yaml:"routes"`
+	// Log sets the structured log output.
+	Log Log `yaml:"log"`
+
+	// src records where each field was written (nil for a Config built in
+	// Go) so that Validate can give line numbers.
+	src *source
+}
+
+// Limits bound requests and admission.
+type Limits struct {
+	// MaxBodyBytes is the largest request body accepted; larger gets 413. Default 4 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxInflight is how many requests the gateway serves at once; beyond it,
+	// requests are shed with 503 and Retry-After. Default 0 = unlimited.
+	MaxInflight int `yaml:"max_inflight"`
+	// ShedRetryAfter is the Retry-After sent when shedding. Default 1s.
+	ShedRetryAfter Duration `yaml:"shed_retry_after"`
+}
+
+// Key is one gateway client key. Only its SHA-256 is kept after loading.
+type Key struct {
+	// Name identifies the key in logs and metrics. Required, unique.
+	Name string `yaml:"name"`
+	// Key must be an environment reference such as ${WEB_CHAT_KEY}; a literal
+	// secret in the file is refused. Required.
+	Key Secret `yaml:"key"`
+	// Priority is critical, default or batch. Default "default".
+	Priority string `yaml:"priority"`
+	// RequestsPerMinute caps this key; over it the gateway answers 429 with
+	// Retry-After. Default 0 = unlimited.
+	RequestsPerMinute int `yaml:"requests_per_minute"`
+}
+
+// Provider kinds.
+const (
+	KindOpenAI = "openai" // any OpenAI-compatible API: OpenAI, Mistral, Groq, vLLM, Ollama, the simulator
+	KindAzure  = "azure"  // Azure OpenAI: api-key header, deployments path, api-version
+)
+
+// Provider is one upstream endpoint.
+type Provider struct {
+	// Name identifies the provider; targets refer to it. Required, unique.
+	Name string `yaml:"name"`
+	// Kind is "openai" (default) or "azure".
+	Kind string `yaml:"kind"`
+	// BaseURL is the API root, e.g. https://api.openai.com/v1. Required; http or https.
+	BaseURL string `yaml:"base_url"`
+	// APIKey must be an environment reference (${OPENAI_API_KEY}). Default none
+	// (local servers such as Ollama need no key).
+	APIKey Secret `yaml:"api_key"`
+	// Headers are added to every upstream request (e.g. OpenAI-Organization).
+	// Values may use ${ENV}. Default none.
+	Headers map[string]string `yaml:"headers"`
+	// APIVersion is Azure's api-version query parameter. Default "2024-10-21" for azure.
+	APIVersion string `yaml:"api_version"`
+	// MaxConcurrency caps in-flight requests to each target of this provider;
+	// a target at its cap is skipped. Default 0 = unlimited. A target may override.
+	MaxConcurrency int `yaml:"max_concurrency"`
+	// Probe configures active health checks of this provider's targets.
+	Probe Probe `yaml:"probe"`
+	// Breaker configures the circuit breaker of each target of this provider.
+	Breaker Breaker `yaml:"breaker"`
+}
+
+// Probe configures active probes: a tiny chat completion sent to each target.
+type Probe struct {
+	// Interval between probes while a target's breaker is open. Default 2s.
+	Interval Duration `yaml:"interval"`
+	// HealthyInterval between probes while the target is healthy. Default 0 = probe only while open.
+	HealthyInterval Duration `yaml:"healthy_interval"`
+	// Timeout of one probe. Default 5s.
+	Timeout Duration `yaml:"timeout"`
+	// Disabled turns probes off. Default false.
+	Disabled bool `yaml:"disabled"`
+}
+
+// Breaker configures a target's circuit breaker.
+type Breaker struct {
+	// ConsecutiveFailures opens the breaker. Default 5.
+	ConsecutiveFailures int `yaml:"consecutive_failures"`
+	// FailureRate (0..1) over Window opens it once MinRequests were seen. Default 0.5.
+	FailureRate float64 `yaml:"failure_rate"`
+	// MinRequests in Window before FailureRate applies. Default 10.
+	MinRequests int `yaml:"min_requests"`
+	// Window for the failure rate. Default 30s.
+	Window Duration `yaml:"window"`
+	// OpenFor is how long the breaker stays open before a trial. Default 5s.
+	OpenFor Duration `yaml:"open_for"`
+	// MaxOpenFor bounds the exponential ejection of a flapping target. Default 5m.
+	MaxOpenFor Duration `yaml:"max_open_for"`
+	// HalfOpenRequests is the number of trial requests let through while half-open. Default 1.
+	HalfOpenRequests int `yaml:"half_open_requests"`
+}
+
+// Selection policies inside a tier.
+const (
+	SelectWeighted = "weighted" // random, proportional to weight
+	SelectLatency  = "latency"  // power of two choices on EWMA latency
+)
+
+// Route is a model name clients ask for.
+type Route struct {
+	// Name is the model name clients send. Required, unique.
+	Name string `yaml:"name"`
+	// Tiers are tried in order; targets inside a tier share load. At least one.
+	Tiers [][]Target `yaml:"tiers"`
+	// Selection inside a tier: "weighted" (default) or "latency".
+	Selection string `yaml:"selection"`
+	// Timeouts bound each attempt and the whole request.
+	Timeouts Timeouts `yaml:"timeouts"`
+	// Retry bounds retries and waits.
+	Retry Retry `yaml:"retry"`
+}
+
+// Target is one model on one provider.
+type Target struct {
+	// Provider names an entry of providers. Required.
+	Provider string `yaml:"provider"`
+	// Model is the provider's model id (Azure: the deployment name). Required.
+	Model string `yaml:"model"`
+	// Weight inside the tier for weighted selection. Default 1.
+	Weight int `yaml:"weight"`
+	// ContextWindow in tokens, when known; used to pick a larger-context target
+	// after context_length_exceeded. Default 0 = unknown.
+	ContextWindow int `yaml:"context_window"`
+	// MaxConcurrency overrides the provider's. Default 0 = the provider's.
+	MaxConcurrency int `yaml:"max_concurrency"`
+}
+
+// Timeouts of a route.
+type Timeouts struct {
+	// Connect bounds dialing and TLS. Default 2s.
+	Connect Duration `yaml:"connect"`
+	// FirstToken bounds the time from sending to the first token (streams) or
+	// to the whole response (non-streams, see Total). Default 10s.
+	FirstToken Duration `yaml:"first_token"`
+	// StreamIdle bounds the silence between two chunks of a stream. Default 10s.
+	StreamIdle Duration `yaml:"stream_idle"`
+	// Total bounds the whole request, all attempts included. Default 120s.
+	Total Duration `yaml:"total"`
+}
+
+// Retry bounds retries of a route.
+type Retry struct {
+	// Budget is the share of requests that may be retries (0..1). Default 0.2.
+	Budget float64 `yaml:"budget"`
+	// MinPerSecond is the floor of retries always allowed. Default 3.
+	MinPerSecond float64 `yaml:"min_per_second"`
+	// RetryAfterMaxWait: a 429 with Retry-After up to this is waited out on the
+	// same target; longer cools the target down and fails over. Default 2s.
+	RetryAfterMaxWait Duration `yaml:"retry_after_max_wait"`
+	// Backoff is the base of the jittered backoff before a same-target retry. Default 100ms.
+	Backoff Duration `yaml:"backoff"`
+	// MaxAttempts bounds attempts per request across all targets. Default 0 = one per target plus one retry.
+	MaxAttempts int `yaml:"max_attempts"`
+}
+
+// Log configures slog.
+type Log struct {
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level"`
+	// Format is text (default) or json.
+	Format string `yaml:"format"`
+}
+
+// Duration is a time.Duration read from strings such as "2s" or "150ms".
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Secret is a value that came from an environment reference. Its String form
+// never shows the value.
+type Secret struct {
+	// Ref is the reference as written, e.g. "${OPENAI_API_KEY}".
+	Ref string
+	// Value is the expanded value.
+	Value string
+}
+
+// String hides the value.
+func (s Secret) String() string {
+	if s.Ref == "" {
+		return ""
+	}
+	return s.Ref
+}

@@ -1,0 +1,363 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+var (
+	// nameRE is the shape of key and provider names: they appear in logs,
+	// metrics labels and "provider/model" strings.
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	// routeRE is the shape of a route name, i.e. a model name clients send.
+	routeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]*$`)
+	// headerRE is an HTTP header field name (RFC 9110 token).
+	headerRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+)
+
+// Validate checks the whole configuration and returns every problem at once
+// as a *ValidationError, or nil. Problems found while parsing (unset
+// environment variables, literal secrets) are included. Positions are known
+// when the Config came from Parse; a Config built in Go gets field paths only.
+func (c *Config) Validate() error {
+	v := &validator{src: c.src}
+	if c.src != nil {
+		v.errs = append(v.errs, c.src.problems...)
+	}
+	v.listen(c)
+	if c.PublicURL != "" {
+		v.url("public_url", c.PublicURL)
+	}
+	v.limits(c.Limits)
+	v.keys(c.Keys)
+	providers := v.providers(c.Providers)
+	v.routes(c.Routes, providers, c.Providers)
+	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	v.oneOf("log.format", c.Log.Format, "text", "json")
+	if len(v.errs) == 0 {
+		return nil
+	}
+	sortErrors(v.errs)
+	return &ValidationError{Errors: v.errs}
+}
+
+type validator struct {
+	src  *source
+	errs []FieldError
+}
+
+// add records a problem at path, unless path already has one: the first
+// problem of a field (say, an unset variable) makes the next ones (the
+// unexpanded value is not a URL) noise.
+func (v *validator) add(path, value, format string, args ...any) {
+	if v.reported(path) {
+		return
+	}
+	v.errs = append(v.errs, v.src.fieldError(path, value, fmt.Sprintf(format, args...)))
+}
+
+func (v *validator) listen(c *Config) {
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		v.add("listen", c.Listen, "%q is not host:port (e.g. 127.0.0.1:8080, :8080, [::1]:8080)", c.Listen)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.add("listen", c.Listen, "port %q of %q is not a number from 0 to 65535", port, c.Listen)
+		return
+	}
+	if len(c.Keys) == 0 && !isLoopback(host) {
+		v.add("listen", c.Listen, "no keys configured: refusing to serve without authentication on a non-loopback address (%q); add keys or listen on 127.0.0.1", c.Listen)
+	}
+}
+
+// isLoopback reports whether host only accepts local connections. An empty
+// host means every interface.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// url checks an http(s) URL with a host and without credentials or query.
+func (v *validator) url(path, raw string) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		v.add(path, raw, "%q is not a URL: %v", raw, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		v.add(path, raw, "%q must start with http:// or https://", raw)
+	case u.Host == "":
+		v.add(path, raw, "%q has no host", raw)
+	case u.User != nil:
+		v.add(path, "", "must not contain credentials (user:password@); use api_key or headers")
+	case u.RawQuery != "" || u.ForceQuery:
+		v.add(path, raw, "%q must not have a query string", raw)
+	case u.Fragment != "":
+		v.add(path, raw, "%q must not have a fragment", raw)
+	}
+}
+
+func (v *validator) oneOf(path, value string, allowed ...string) {
+	for _, a := range allowed {
+		if value == a {
+			return
+		}
+	}
+	v.add(path, value, "%q is not one of %s", value, strings.Join(allowed, ", "))
+}
+
+func (v *validator) positive(path string, d Duration) {
+	if d <= 0 {
+		v.add(path, d.String(), "must be a positive duration, got %s", d)
+	}
+}
+
+func (v *validator) atLeast(path string, n, lo int) {
+	if n < lo {
+		v.add(path, strconv.Itoa(n), "must be at least %d, got %d", lo, n)
+	}
+}
+
+func (v *validator) limits(l Limits) {
+	if l.MaxBodyBytes <= 0 {
+		v.add("limits.max_body_bytes", strconv.FormatInt(l.MaxBodyBytes, 10), "must be positive, got %d", l.MaxBodyBytes)
+	}
+	v.atLeast("limits.max_inflight", l.MaxInflight, 0)
+	v.positive("limits.shed_retry_after", l.ShedRetryAfter)
+}
+
+func (v *validator) keys(keys []Key) {
+	seen := map[string]int{}
+	hashes := map[[32]byte]int{}
+	for i, k := range keys {
+		path := fmt.Sprintf("keys[%d]", i)
+		v.nameAt(path+".name", k.Name, "key", seen, i)
+		if v.secret(path+".key", k.Key, true) {
+			h := k.Hash()
+			if first, dup := hashes[h]; dup {
+				v.add(path+".key", "", "same key value as keys[%d]: each client needs its own key", first)
+			} else {
+				hashes[h] = i
+			}
+		}
+		v.oneOf(path+".priority", k.Priority, PriorityCritical, PriorityDefault, PriorityBatch)
+		v.atLeast(path+".requests_per_minute", k.RequestsPerMinute, 0)
+	}
+}
+
+// nameAt checks a key or provider name; seen maps names to their index.
+func (v *validator) nameAt(path, name, what string, seen map[string]int, i int) {
+	list := what + "s"
+	switch {
+	case name == "":
+		v.add(path, "", "%s name is required", what)
+	case !nameRE.MatchString(name):
+		v.add(path, name, "%s name %q may only contain letters, digits, '.', '_' and '-', starting with a letter or digit", what, name)
+	}
+	if name == "" {
+		return
+	}
+	if first, dup := seen[name]; dup {
+		v.add(path, name, "duplicate %s name %q (first at %s[%d])", what, name, list, first)
+		return
+	}
+	seen[name] = i
+}
+
+// secret checks a secret; it reports whether it holds a usable value.
+func (v *validator) secret(path string, s Secret, required bool) bool {
+	switch {
+	case s.Ref != "" && !refPattern.MatchString(s.Ref):
+		v.add(path, "", "a literal secret is not allowed: secrets come from the environment; write ${NAME} and set NAME")
+		return false
+	case s.Ref != "" && s.Value == "":
+		name := refPattern.FindStringSubmatch(s.Ref)[1]
+		v.add(path, s.Ref, "environment variable %s is unset or empty", name)
+		return false
+	case s.Ref == "" && s.Value == "":
+		// A literal refused by Parse is already reported and was cleared.
+		if required {
+			v.add(path, "", "required: write ${NAME} and set the environment variable NAME")
+		}
+		return false
+	}
+	return true
+}
+
+func (v *validator) reported(path string) bool {
+	for _, e := range v.errs {
+		if e.Field == path {
+			return true
+		}
+	}
+	return false
+}
+
+// providers checks the providers and returns the index of each name.
+func (v *validator) providers(ps []Provider) map[string]int {
+	seen := map[string]int{}
+	if len(ps) == 0 {
+		v.add("providers", "", "at least one provider is required")
+	}
+	for i, p := range ps {
+		path := fmt.Sprintf("providers[%d]", i)
+		v.nameAt(path+".name", p.Name, "provider", seen, i)
+		v.oneOf(path+".kind", p.Kind, KindOpenAI, KindAzure)
+		if p.BaseURL == "" {
+			v.add(path+".base_url", "", "required, e.g. https://api.openai.com/v1")
+		} else {
+			v.url(path+".base_url", p.BaseURL)
+		}
+		v.secret(path+".api_key", p.APIKey, false)
+		for _, name := range sortedKeys(p.Headers) {
+			hp := path + ".headers." + name
+			if !headerRE.MatchString(name) {
+				v.add(hp, name, "%q is not a valid HTTP header name", name)
+			}
+			if strings.ContainsAny(p.Headers[name], "\r\n\x00") {
+				v.add(hp, "", "header value must not contain line breaks or NUL")
+			}
+		}
+		if p.Kind == KindAzure && p.APIVersion == "" {
+			v.add(path+".api_version", "", "required for kind azure, e.g. %s", DefaultAzureAPIVersion)
+		}
+		v.atLeast(path+".max_concurrency", p.MaxConcurrency, 0)
+		v.probe(path+".probe", p.Probe)
+		v.breaker(path+".breaker", p.Breaker)
+	}
+	return seen
+}
+
+func (v *validator) probe(path string, p Probe) {
+	v.positive(path+".interval", p.Interval)
+	v.positive(path+".timeout", p.Timeout)
+	if p.HealthyInterval < 0 {
+		v.add(path+".healthy_interval", p.HealthyInterval.String(), "must not be negative (0 = probe only while the breaker is open)")
+	}
+}
+
+func (v *validator) breaker(path string, b Breaker) {
+	v.atLeast(path+".consecutive_failures", b.ConsecutiveFailures, 1)
+	if !(b.FailureRate > 0 && b.FailureRate <= 1) {
+		v.add(path+".failure_rate", fmt.Sprint(b.FailureRate), "must be above 0 and at most 1 (e.g. 0.5 or 50%%), got %v", b.FailureRate)
+	}
+	v.atLeast(path+".min_requests", b.MinRequests, 1)
+	v.positive(path+".window", b.Window)
+	v.positive(path+".open_for", b.OpenFor)
+	v.positive(path+".max_open_for", b.MaxOpenFor)
+	if b.OpenFor > 0 && b.MaxOpenFor > 0 && b.MaxOpenFor < b.OpenFor {
+		v.add(path+".max_open_for", b.MaxOpenFor.String(), "must not be shorter than open_for (%s)", b.OpenFor)
+	}
+	v.atLeast(path+".half_open_requests", b.HalfOpenRequests, 1)
+}
+
+func (v *validator) routes(rs []Route, providers map[string]int, ps []Provider) {
+	if len(rs) == 0 {
+		v.add("routes", "", "at least one route is required")
+	}
+	seen := map[string]int{}
+	for i, r := range rs {
+		path := fmt.Sprintf("routes[%d]", i)
+		switch {
+		case r.Name == "":
+			v.add(path+".name", "", "route name is required: it is the model name clients ask for")
+		case !routeRE.MatchString(r.Name):
+			v.add(path+".name", r.Name, "route name %q may only contain letters, digits, '.', '_', ':', '/' and '-', starting with a letter or digit", r.Name)
+		}
+		if first, dup := seen[r.Name]; dup && r.Name != "" {
+			v.add(path+".name", r.Name, "duplicate route name %q (first at routes[%d])", r.Name, first)
+		} else if r.Name != "" {
+			seen[r.Name] = i
+		}
+		v.tiers(path, r.Tiers, providers, ps)
+		v.oneOf(path+".selection", r.Selection, SelectWeighted, SelectLatency)
+		v.timeouts(path+".timeouts", r.Timeouts)
+		v.retry(path+".retry", r.Retry)
+	}
+}
+
+func (v *validator) tiers(route string, tiers [][]Target, providers map[string]int, ps []Provider) {
+	if len(tiers) == 0 {
+		v.add(route+".tiers", "", "at least one tier of targets is required")
+	}
+	var known []string
+	for i, p := range ps {
+		if first, ok := providers[p.Name]; ok && first == i {
+			known = append(known, p.Name)
+		}
+	}
+	firstAt := map[string]string{}
+	for t, tier := range tiers {
+		tpath := fmt.Sprintf("%s.tiers[%d]", route, t)
+		if len(tier) == 0 {
+			v.add(tpath, "", "empty tier: list at least one target")
+		}
+		for j, tg := range tier {
+			path := fmt.Sprintf("%s[%d]", tpath, j)
+			switch _, ok := providers[tg.Provider]; {
+			case tg.Provider == "":
+				v.add(path+".provider", "", "required: the name of one of providers (%s)", strings.Join(known, ", "))
+			case !ok && len(known) == 0:
+				v.add(path+".provider", tg.Provider, "unknown provider %q (no providers are configured)", tg.Provider)
+			case !ok:
+				v.add(path+".provider", tg.Provider, "unknown provider %q (known: %s)", tg.Provider, strings.Join(known, ", "))
+			}
+			if tg.Model == "" {
+				v.add(path+".model", "", "required: the provider's model id (Azure: the deployment name)")
+			}
+			switch {
+			case tg.Weight < 0:
+				v.add(path+".weight", strconv.Itoa(tg.Weight), "must not be negative (0 means the default, 1), got %d", tg.Weight)
+			case tg.Weight == 0:
+				v.add(path+".weight", "0", "must be at least 1")
+			}
+			v.atLeast(path+".context_window", tg.ContextWindow, 0)
+			v.atLeast(path+".max_concurrency", tg.MaxConcurrency, 0)
+			if tg.Provider == "" || tg.Model == "" {
+				continue
+			}
+			id := tg.Provider + "/" + tg.Model
+			if first, dup := firstAt[id]; dup {
+				v.add(path, id, "target %s is repeated in this route (first at %s)", id, first)
+			} else {
+				firstAt[id] = strings.TrimPrefix(path, route+".")
+			}
+		}
+	}
+}
+
+func (v *validator) timeouts(path string, t Timeouts) {
+	v.positive(path+".connect", t.Connect)
+	v.positive(path+".first_token", t.FirstToken)
+	v.positive(path+".stream_idle", t.StreamIdle)
+	v.positive(path+".total", t.Total)
+	if t.Total > 0 {
+		if t.Connect > t.Total {
+			v.add(path+".connect", t.Connect.String(), "must not be longer than total (%s)", t.Total)
+		}
+		if t.FirstToken > t.Total {
+			v.add(path+".first_token", t.FirstToken.String(), "must not be longer than total (%s)", t.Total)
+		}
+	}
+}
+
+func (v *validator) retry(path string, r Retry) {
+	if !(r.Budget >= 0 && r.Budget <= 1) {
+		v.add(path+".budget", fmt.Sprint(r.Budget), "must be from 0 to 1 (e.g. 0.2 or 20%%), got %v", r.Budget)
+	}
+	if !(r.MinPerSecond >= 0) {
+		v.add(path+".min_per_second", fmt.Sprint(r.MinPerSecond), "must not be negative, got %v", r.MinPerSecond)
+	}
+	if r.RetryAfterMaxWait < 0 {
+		v.add(path+".retry_after_max_wait", r.RetryAfterMaxWait.String(), "must not be negative, got %s", r.RetryAfterMaxWait)
+	}
+	v.positive(path+".backoff", r.Backoff)
+	v.atLeast(path+".max_attempts", r.MaxAttempts, 0)
+}

@@ -1,0 +1,318 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/understudy/understudy"
+	"github.com/understudy/understudy/chat"
+	"github.com/understudy/understudy/provider"
+)
+
+// Causes of an attempt's cancellation, told apart by context.Cause.
+var (
+	errFirstToken = errors.New("no first token within the time-to-first-token limit")
+	errStall      = errors.New("stream idle past the stream_idle limit")
+	errClientGone = errors.New("client went away")
+	errDeadline   = fmt.Errorf("request deadline exceeded: %w", context.DeadlineExceeded)
+)
+
+const (
+	maxErrorBody    = 1 << 20
+	maxResponseBody = 64 << 20
+)
+
+// result is what one attempt produced.
+type result struct {
+	fail      *provider.Failure // nil on success
+	committed bool              // bytes reached the client: no failover possible
+	ttft      time.Duration
+	usage     *chat.Usage
+}
+
+// attempt sends the request to t once. On success it has written the answer
+// to the client; on a failure before commit it has written nothing.
+func (x *exchange) attempt(ctx context.Context, t routeTarget) result {
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	actx = withConnectTimeout(actx, x.route.timeouts.Connect.D())
+	start := x.g.clk.Now()
+	ttftTimer := x.g.clk.AfterFunc(x.route.timeouts.FirstToken.D(), func() { cancel(errFirstToken) })
+	defer ttftTimer.Stop()
+
+	req, err := t.up.NewRequest(actx, t.model, x.req.Body(t.model))
+	if err != nil {
+		return result{fail: &provider.Failure{Class: understudy.ClassServer, Message: "building upstream request: " + err.Error()}}
+	}
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return result{fail: transportFailure(actx, err, false)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		return result{fail: provider.ClassifyResponse(resp.StatusCode, resp.Header, body, x.g.clk.Now())}
+	}
+	if x.req.Stream {
+		s := &streamer{x: x, t: t, resp: resp, ctx: actx, cancel: cancel, ttftTimer: ttftTimer, start: start}
+		return s.run()
+	}
+	return x.whole(actx, t, resp, start)
+}
+
+// whole reads a non-streaming answer and, when it is a real answer, writes it.
+func (x *exchange) whole(ctx context.Context, t routeTarget, resp *http.Response, start time.Time) result {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
+	if err != nil {
+		return result{fail: transportFailure(ctx, err, true)}
+	}
+	if len(body) > maxResponseBody {
+		return result{fail: &provider.Failure{Class: understudy.ClassServer, Message: "upstream response over 64 MiB"}}
+	}
+	var r struct {
+		chat.Response
+		Error json.RawMessage `json:"error"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return result{fail: &provider.Failure{Class: understudy.ClassServer, Status: resp.StatusCode, Message: "upstream sent a malformed response: " + err.Error()}}
+	}
+	if len(r.Error) > 0 && string(r.Error) != "null" {
+		return result{fail: provider.ClassifyStreamError(body)}
+	}
+	if len(r.Choices) == 0 {
+		return result{fail: &provider.Failure{Class: understudy.ClassServer, Status: resp.StatusCode, Message: "upstream response has no choices"}}
+	}
+	ttft := x.g.clk.Since(start)
+	x.setHeaders(t, resp)
+	h := x.w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	x.w.WriteHeader(http.StatusOK)
+	_, _ = x.w.Write(body)
+	return result{committed: true, ttft: ttft, usage: r.Usage}
+}
+
+// setHeaders names the route, the target that served and the attempts made.
+func (x *exchange) setHeaders(t routeTarget, resp *http.Response) {
+	h := x.w.Header()
+	h.Set("X-Understudy-Route", x.route.name)
+	h.Set("X-Understudy-Target", t.id)
+	h.Set("X-Understudy-Attempts", strconv.Itoa(x.attempts))
+	if id := resp.Header.Get("X-Request-Id"); id != "" {
+		h.Set("X-Upstream-Request-Id", id)
+	}
+}
+
+// transportFailure classifies an error from sending or reading. afterHeaders
+// tells a reset before headers from a cut body.
+func transportFailure(ctx context.Context, err error, afterHeaders bool) *provider.Failure {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errFirstToken):
+		return &provider.Failure{Class: understudy.ClassTimeout, Message: cause.Error()}
+	case errors.Is(cause, errStall):
+		return &provider.Failure{Class: understudy.ClassStall, Message: cause.Error()}
+	case errors.Is(cause, context.DeadlineExceeded):
+		return &provider.Failure{Class: understudy.ClassDeadline, Message: "request deadline exceeded"}
+	case errors.Is(cause, errClientGone), errors.Is(cause, context.Canceled):
+		return &provider.Failure{Class: understudy.ClassCanceled, Message: "client went away"}
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return &provider.Failure{Class: understudy.ClassConnect, Message: "connect: " + op.Err.Error()}
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return &provider.Failure{Class: understudy.ClassConnect, Message: "connect: " + dnsErr.Error()}
+	}
+	if afterHeaders {
+		return &provider.Failure{Class: understudy.ClassCut, Message: "connection lost mid-response: " + err.Error()}
+	}
+	return &provider.Failure{Class: understudy.ClassReset, Message: "connection closed before response headers: " + err.Error()}
+}
+
+type connectTimeoutKey struct{}
+
+func withConnectTimeout(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, connectTimeoutKey{}, d)
+}
+
+// dialer bounds connecting by the route's connect timeout carried in ctx.
+func dialer(base *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if d, ok := ctx.Value(connectTimeoutKey{}).(time.Duration); ok && d > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		return base.DialContext(ctx, network, addr)
+	}
+}
+
+// streamer relays one streaming attempt. Until the first chunk that carries
+// content, everything is buffered so that a failure can still fail over
+// unseen; from then on, chunks are relayed as they come.
+type streamer struct {
+	x         *exchange
+	t         routeTarget
+	resp      *http.Response
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	ttftTimer clockwork.Timer
+	start     time.Time
+
+	pending   [][]byte // events held back before commit
+	committed bool
+	finished  bool // a finish_reason was seen
+	usage     *chat.Usage
+	ttft      time.Duration
+}
+
+var doneData = []byte("[DONE]")
+
+func (s *streamer) run() result {
+	rd := chat.NewSSEReader(s.resp.Body, 0)
+	var idle clockwork.Timer
+	defer func() {
+		if idle != nil {
+			idle.Stop()
+		}
+	}()
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			if err == io.EOF && s.committed && s.finished {
+				// Complete answer without [DONE]: finalise at once.
+				s.x.g.metrics.missingDone.WithLabelValues(s.t.id).Inc()
+				return s.finish()
+			}
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			f := transportFailure(s.ctx, err, true)
+			if !s.committed && f.Class == understudy.ClassCut && len(s.pending) == 0 {
+				f.Message = "stream ended before any data: " + err.Error()
+			}
+			return s.failed(f)
+		}
+		if idle != nil {
+			idle.Reset(s.x.route.timeouts.StreamIdle.D())
+		}
+		if bytes.Equal(ev.Data, doneData) {
+			if !s.committed {
+				if !s.finished {
+					return s.failed(&provider.Failure{Class: understudy.ClassCut, Message: "stream ended with [DONE] before any content"})
+				}
+				if !s.commit() {
+					return s.failed(&provider.Failure{Class: understudy.ClassCanceled, Message: "client went away"})
+				}
+			}
+			return s.finish()
+		}
+		if ev.Name == "error" {
+			return s.failed(provider.ClassifyStreamError(ev.Data))
+		}
+		var c chat.Chunk
+		if err := json.Unmarshal(ev.Data, &c); err != nil {
+			s.x.g.metrics.malformed.WithLabelValues(s.t.id).Inc()
+			s.x.g.log.Warn("skipped malformed stream chunk", "route", s.x.route.name, "target", s.t.id, "bytes", len(ev.Data))
+			continue
+		}
+		if len(c.Error) > 0 && string(c.Error) != "null" {
+			return s.failed(provider.ClassifyStreamError(ev.Data))
+		}
+		if c.Usage != nil {
+			s.usage = c.Usage
+		}
+		if c.Finished() {
+			s.finished = true
+		}
+		if s.committed {
+			if !s.write(ev.Data) {
+				return s.failed(&provider.Failure{Class: understudy.ClassCanceled, Message: "client went away"})
+			}
+			continue
+		}
+		s.pending = append(s.pending, ev.Data)
+		if c.HasContent() {
+			if !s.commit() {
+				return s.failed(&provider.Failure{Class: understudy.ClassCanceled, Message: "client went away"})
+			}
+			idle = s.x.g.clk.AfterFunc(s.x.route.timeouts.StreamIdle.D(), func() { s.cancel(errStall) })
+		}
+	}
+}
+
+// commit sends the response headers and the held-back events.
+func (s *streamer) commit() bool {
+	s.ttftTimer.Stop()
+	s.ttft = s.x.g.clk.Since(s.start)
+	s.committed = true
+	s.x.setHeaders(s.t, s.resp)
+	h := s.x.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	s.x.w.WriteHeader(http.StatusOK)
+	for _, d := range s.pending {
+		if !s.writeNoFlush(d) {
+			return false
+		}
+	}
+	s.pending = nil
+	return s.flush()
+}
+
+func (s *streamer) writeNoFlush(data []byte) bool {
+	w := s.x.w
+	if _, err := io.WriteString(w, "data: "); err != nil {
+		s.cancel(errClientGone)
+		return false
+	}
+	if _, err := w.Write(data); err != nil {
+		s.cancel(errClientGone)
+		return false
+	}
+	if _, err := io.WriteString(w, "\n\n"); err != nil {
+		s.cancel(errClientGone)
+		return false
+	}
+	return true
+}
+
+func (s *streamer) write(data []byte) bool { return s.writeNoFlush(data) && s.flush() }
+
+func (s *streamer) flush() bool {
+	if err := http.NewResponseController(s.x.w).Flush(); err != nil {
+		s.cancel(errClientGone)
+		return false
+	}
+	return true
+}
+
+func (s *streamer) finish() result {
+	s.write(doneData)
+	return result{committed: true, ttft: s.ttft, usage: s.usage}
+}
+
+// failed ends the attempt. Before commit nothing was sent and the caller may
+// fail over; after commit the client gets an explicit error event and no
+// [DONE], never a truncated answer that looks complete.
+func (s *streamer) failed(f *provider.Failure) result {
+	if !s.committed || f.Class == understudy.ClassCanceled {
+		return result{fail: f, committed: s.committed, ttft: s.ttft}
+	}
+	body := chat.NewErrorBody("The answer was interrupted: the upstream model stopped responding mid-stream ("+string(f.Class)+"). The text received so far is incomplete.",
+		"server_error", "", "stream_interrupted")
+	b, _ := json.Marshal(body)
+	s.write(b)
+	return result{fail: f, committed: true, ttft: s.ttft}
+}

@@ -1,0 +1,191 @@
+// Package gateway is the OpenAI-compatible front door: it authenticates
+// clients, admits or sheds requests, and runs each request over its route's
+// tiers of targets with breakers, timeouts, retries and failover.
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/understudy/understudy"
+	"github.com/understudy/understudy/config"
+	"github.com/understudy/understudy/health"
+)
+
+// EventSink receives events. It must not block: the request path calls it.
+type EventSink interface {
+	Emit(understudy.Event)
+}
+
+// AttemptRecorder receives every attempt's record. An EventSink that also
+// implements it gets them. It must not block.
+type AttemptRecorder interface {
+	RecordAttempt(understudy.Attempt)
+}
+
+// Options are the gateway's collaborators. Zero values get sane defaults.
+type Options struct {
+	Clock    clockwork.Clock       // default: real clock
+	Logger   *slog.Logger          // default: discard
+	Registry prometheus.Registerer // default: a fresh registry
+	Events   EventSink             // default: events are only logged
+	// Transport for upstream calls. Default: a pooled transport whose dials
+	// are bounded by each route's connect timeout.
+	Transport http.RoundTripper
+	// Rand returns numbers in [0,1) for selection and jitter. Default math/rand/v2.
+	Rand func() float64
+}
+
+// Gateway serves /v1/chat/completions and /v1/models.
+type Gateway struct {
+	clk     clockwork.Clock
+	log     *slog.Logger
+	events  EventSink
+	rnd     func() float64
+	client  *http.Client
+	metrics *metrics
+
+	rt       atomic.Pointer[runtime]
+	inflight atomic.Int64
+
+	ctx    context.Context // lives until Close; probes run under it
+	cancel context.CancelFunc
+	mu     sync.Mutex // guards probes and reloads
+	probes map[*target]context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New builds a gateway for cfg, which must be valid. Probes start at once and
+// run until Close.
+func New(cfg *config.Config, o Options) (*Gateway, error) {
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	if o.Transport == nil {
+		o.Transport = NewTransport()
+	}
+	g := &Gateway{
+		clk: o.Clock, log: o.Logger, events: o.Events, rnd: o.Rand,
+		client:  &http.Client{Transport: o.Transport, CheckRedirect: noRedirects},
+		metrics: newMetrics(o.Registry),
+		probes:  make(map[*target]context.CancelFunc),
+	}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	if err := g.Apply(cfg); err != nil {
+		g.cancel()
+		return nil, err
+	}
+	return g, nil
+}
+
+// NewTransport is the default upstream transport: keep-alive pools sized for
+// a gateway, dials bounded by the route's connect timeout, no proxy from the
+// environment (upstream URLs come only from the config).
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:         dialer(&net.Dialer{KeepAlive: 30 * time.Second}),
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+	}
+}
+
+// noRedirects: an upstream must not send our key elsewhere.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// Apply switches to a new valid config. Targets whose definition did not
+// change keep their breakers and statistics; requests in flight finish on the
+// config they started with.
+func (g *Gateway) Apply(cfg *config.Config) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	rt, err := g.build(cfg, g.rt.Load())
+	if err != nil {
+		return err
+	}
+	g.rt.Store(rt)
+	g.syncProbes(rt)
+	return nil
+}
+
+// syncProbes starts probes for new targets and stops those of removed ones.
+func (g *Gateway) syncProbes(rt *runtime) {
+	live := make(map[*target]bool, len(rt.targets))
+	for _, t := range rt.targets {
+		live[t] = true
+		g.metrics.breaker.WithLabelValues(t.id).Set(breakerValue(t.breaker.State()))
+		if _, running := g.probes[t]; running || t.probe.Disabled {
+			continue
+		}
+		ctx, cancel := context.WithCancel(g.ctx)
+		g.probes[t] = cancel
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			health.RunProbes(ctx, g.clk, t.breaker, health.ProbeSettings{
+				Interval: t.probe.Interval.D(), HealthyInterval: t.probe.HealthyInterval.D(), Timeout: t.probe.Timeout.D(),
+			}, g.prober(t), func(err error, _ time.Duration) {
+				result := "ok"
+				if err != nil {
+					result = "failed"
+				}
+				g.metrics.probes.WithLabelValues(t.id, result).Inc()
+			})
+		}()
+	}
+	for t, cancel := range g.probes {
+		if !live[t] {
+			cancel()
+			delete(g.probes, t)
+			g.metrics.breaker.DeleteLabelValues(t.id)
+		}
+	}
+}
+
+// Close stops probes and waits for them.
+func (g *Gateway) Close() {
+	g.cancel()
+	g.wg.Wait()
+}
+
+func (g *Gateway) emit(e understudy.Event) {
+	if e.Time.IsZero() {
+		e.Time = g.clk.Now()
+	}
+	g.log.Info("event", "type", e.Type, "route", e.Route, "target", e.Target, "msg", e.Message, "needs_person", e.NeedsPerson)
+	if g.events != nil {
+		g.events.Emit(e)
+	}
+}
+
+func (g *Gateway) recordAttempt(a understudy.Attempt) {
+	if r, ok := g.events.(AttemptRecorder); ok {
+		r.RecordAttempt(a)
+	}
+}
+
+func (g *Gateway) onBreakerChange(tr health.Transition) {
+	g.metrics.breaker.WithLabelValues(tr.Target).Set(breakerValue(tr.To))
+	g.emit(understudy.Event{Type: understudy.EventBreakerChanged, Target: tr.Target, Time: tr.At,
+		Message: "circuit " + tr.From.String() + " → " + tr.To.String() + ": " + tr.Reason,
+		Details: map[string]any{"from": tr.From.String(), "to": tr.To.String()}})
+}

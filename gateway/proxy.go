@@ -1,0 +1,321 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/understudy/understudy"
+	"github.com/understudy/understudy/chat"
+	"github.com/understudy/understudy/provider"
+)
+
+// exchange is one client request on its way through a route's targets.
+type exchange struct {
+	g     *Gateway
+	rt    *runtime
+	route *route
+	req   *chat.Request
+	key   *apiKey
+	w     http.ResponseWriter
+	start time.Time
+	// deadlineAt is when the request's overall deadline runs out.
+	deadlineAt time.Time
+
+	attempts  int
+	notes     []string          // why each target did not answer, for the final error
+	lastFinal *provider.Failure // a context-length failure to return if no larger target answers
+	failed    bool              // some attempt failed: later successes are failovers
+	// contextFloor: after context_length_exceeded, only different models with a
+	// larger (or unknown) context window may be tried.
+	excludedModels map[string]bool
+	contextFloor   int
+	retriedSame    bool // the one quick same-target retry is spent
+}
+
+// action is what to do after an attempt.
+type action int
+
+const (
+	actDone      action = iota // the client has its answer (or error)
+	actRetrySame               // try the same target again (after a wait)
+	actNext                    // fail over to the next target
+)
+
+func (x *exchange) run(ctx context.Context) {
+	x.route.budget.request()
+	for _, tier := range x.route.tiers {
+		for _, t := range order(tier, x.route.selection, x.g.rnd) {
+			if x.excludedModels[t.model] || (x.contextFloor > 0 && t.contextWindow > 0 && t.contextWindow <= x.contextFloor) {
+				continue
+			}
+			for {
+				if ctx.Err() != nil {
+					x.deadline(ctx)
+					return
+				}
+				act, wait := x.try(ctx, t)
+				if act == actDone {
+					return
+				}
+				if act == actNext {
+					break
+				}
+				if !sleep(ctx, x.g.clk, wait) {
+					x.deadline(ctx)
+					return
+				}
+			}
+		}
+	}
+	x.exhausted()
+}
+
+// try makes one attempt at t and decides what comes next.
+func (x *exchange) try(ctx context.Context, t routeTarget) (action, time.Duration) {
+	if !t.acquire() {
+		x.notes = append(x.notes, t.id+": at its concurrency limit")
+		return actNext, 0
+	}
+	done, err := t.breaker.Allow()
+	if err != nil {
+		t.release()
+		note := t.id + ": circuit open"
+		if until := t.breaker.OpenUntil(); !until.IsZero() {
+			note += fmt.Sprintf(" (next try in %s)", x.g.clk.Until(until).Round(time.Second))
+		}
+		x.notes = append(x.notes, note)
+		return actNext, 0
+	}
+	x.attempts++
+	started := x.g.clk.Now()
+	res := x.attempt(ctx, t)
+	t.release()
+	m := x.g.metrics
+	rec := understudy.Attempt{Time: x.g.clk.Now(), Route: x.route.name, Target: t.id, Class: understudy.ClassSuccess, Stream: x.req.Stream}
+	rec.Duration = rec.Time.Sub(started)
+	if res.fail != nil {
+		rec.Class, rec.Status, rec.Message = res.fail.Class, res.fail.Status, res.fail.Message
+	}
+	defer x.g.recordAttempt(rec)
+	if res.fail == nil {
+		done(true)
+		t.observeLatency(res.ttft)
+		m.attempts.WithLabelValues(x.route.name, t.id, string(understudy.ClassSuccess)).Inc()
+		m.ttft.WithLabelValues(x.route.name, t.id).Observe(res.ttft.Seconds())
+		x.succeeded(t, res)
+		return actDone, 0
+	}
+	f := res.fail
+	m.attempts.WithLabelValues(x.route.name, t.id, string(f.Class)).Inc()
+	switch {
+	case f.Class == understudy.ClassCanceled || f.Class == understudy.ClassDeadline:
+		done(true) // not the target's fault
+	case f.Class.CountsAgainstTarget():
+		done(false)
+	default:
+		done(true)
+	}
+	if res.committed {
+		// Bytes reached the client: the stream ended with an explicit error
+		// event (or the client left). Resuming is the next issue's work.
+		x.finish(t, "stream_broken", f)
+		if f.Class != understudy.ClassCanceled {
+			x.g.emit(understudy.Event{Type: understudy.EventStreamBroken, Route: x.route.name, Target: t.id,
+				Message: fmt.Sprintf("stream from %s broke after the answer began: %s", t.id, f.Message)})
+		}
+		return actDone, 0
+	}
+	x.g.log.Info("attempt failed", "route", x.route.name, "target", t.id, "class", f.Class, "status", f.Status, "msg", f.Message)
+	switch f.Class {
+	case understudy.ClassCanceled:
+		x.finish(t, "client_canceled", f)
+		return actDone, 0
+	case understudy.ClassDeadline:
+		x.deadline(ctx)
+		return actDone, 0
+	case understudy.ClassInvalid, understudy.ClassContentFilter, understudy.ClassNotImpl:
+		x.returnUpstream(t, f)
+		return actDone, 0
+	case understudy.ClassContextLength:
+		if x.excludedModels == nil {
+			x.excludedModels = make(map[string]bool)
+		}
+		x.excludedModels[t.model] = true
+		if t.contextWindow > x.contextFloor {
+			x.contextFloor = t.contextWindow
+		}
+		x.lastFinal = f
+		x.notes = append(x.notes, t.id+": context length exceeded")
+		return actNext, 0
+	}
+	x.failed = true
+	x.notes = append(x.notes, t.id+": "+describe(f))
+	return x.afterRetryable(ctx, t, f)
+}
+
+// afterRetryable decides between a same-target retry and failover, and cools
+// the target down when the upstream asked for it.
+func (x *exchange) afterRetryable(ctx context.Context, t routeTarget, f *provider.Failure) (action, time.Duration) {
+	rc := x.route.retry
+	switch f.Class {
+	case understudy.ClassRateLimit:
+		ra := f.RetryAfter
+		if ra > 0 && ra <= rc.RetryAfterMaxWait.D() && x.fits(ra) && !x.retriedSame && x.route.budget.tryRetry() {
+			x.retriedSame = true
+			return actRetrySame, ra
+		}
+		if ra <= 0 {
+			// No Retry-After: back off with jitter, without hammering.
+			ra = jitter(rc.RetryAfterMaxWait.D(), x.g.rnd)
+		}
+		x.cool(t, ra, fmt.Sprintf("rate limited (429), cooling down %s", ra.Round(time.Millisecond)), false)
+	case understudy.ClassQuota:
+		x.cool(t, longCooldown(t, f.RetryAfter), "quota or billing exhausted: "+f.Message+" — needs a person", true)
+	case understudy.ClassAuth:
+		x.cool(t, longCooldown(t, 0), fmt.Sprintf("provider refused our credentials or model (HTTP %d): %s — check the configuration", f.Status, f.Message), true)
+	case understudy.ClassOverloaded:
+		if f.RetryAfter > 0 {
+			x.cool(t, f.RetryAfter, fmt.Sprintf("overloaded, Retry-After %s", f.RetryAfter), false)
+		}
+	case understudy.ClassConnect, understudy.ClassReset, understudy.ClassServer:
+		// One quick retry on the same target, only for the request's first
+		// transient error, and only within the retry budget.
+		if !x.retriedSame && x.attempts == 1 && x.route.budget.tryRetry() {
+			x.retriedSame = true
+			return actRetrySame, jitter(rc.Backoff.D(), x.g.rnd)
+		}
+	}
+	x.g.metrics.failovers.WithLabelValues(x.route.name, t.id, string(f.Class)).Inc()
+	return actNext, 0
+}
+
+func (x *exchange) fits(d time.Duration) bool {
+	return x.g.clk.Now().Add(d).Before(x.deadlineAt)
+}
+
+// longCooldown keeps a misconfigured or unpaid target out for a long time:
+// the breaker's max_open_for, or longer if the provider said so.
+func longCooldown(t routeTarget, ra time.Duration) time.Duration {
+	d := t.maxOpenFor
+	if ra > d {
+		d = ra
+	}
+	return d
+}
+
+func (x *exchange) cool(t routeTarget, d time.Duration, reason string, needsPerson bool) {
+	t.breaker.Trip(d, reason)
+	lvl := x.g.log.Warn
+	if needsPerson {
+		lvl = x.g.log.Error
+	}
+	lvl("target cooled down", "target", t.id, "for", d, "reason", reason)
+	x.g.emit(understudy.Event{Type: understudy.EventTargetCooled, Route: x.route.name, Target: t.id, Message: reason,
+		NeedsPerson: needsPerson, Details: map[string]any{"seconds": d.Seconds()}})
+}
+
+func describe(f *provider.Failure) string {
+	if f.Status != 0 {
+		return fmt.Sprintf("HTTP %d %s", f.Status, f.Class)
+	}
+	return string(f.Class)
+}
+
+func (x *exchange) succeeded(t routeTarget, res result) {
+	mode := "primary"
+	if x.failed {
+		mode = "failover"
+		x.g.emit(understudy.Event{Type: understudy.EventFailover, Route: x.route.name, Target: t.id,
+			Message: fmt.Sprintf("served by %s after %d attempts (%s)", t.id, x.attempts, strings.Join(x.notes, "; "))})
+	}
+	if res.usage != nil {
+		x.g.metrics.tokens.WithLabelValues(x.route.name, t.id, "prompt").Add(float64(res.usage.PromptTokens))
+		x.g.metrics.tokens.WithLabelValues(x.route.name, t.id, "completion").Add(float64(res.usage.CompletionTokens))
+	}
+	x.finish(t, mode, nil)
+}
+
+// finish records the request's outcome.
+func (x *exchange) finish(t routeTarget, outcome string, f *provider.Failure) {
+	target := ""
+	if t.target != nil {
+		target = t.id
+	}
+	x.g.metrics.requests.WithLabelValues(x.route.name, target, outcome).Inc()
+	x.g.metrics.duration.WithLabelValues(x.route.name, outcome).Observe(x.g.clk.Since(x.start).Seconds())
+	if f != nil && outcome != "client_canceled" {
+		x.g.log.Warn("request failed", "route", x.route.name, "target", target, "outcome", outcome, "class", f.Class, "attempts", x.attempts)
+	}
+}
+
+// returnUpstream hands a final upstream error to the client as is.
+func (x *exchange) returnUpstream(t routeTarget, f *provider.Failure) {
+	x.finish(t, "upstream_error", f)
+	if _, _, _, ok := chat.ParseError(f.Body); ok && f.Status >= 400 {
+		h := x.w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("X-Understudy-Route", x.route.name)
+		h.Set("X-Understudy-Target", t.id)
+		h.Set("X-Understudy-Attempts", fmt.Sprint(x.attempts))
+		x.w.WriteHeader(f.Status)
+		_, _ = x.w.Write(f.Body)
+		return
+	}
+	status := f.Status
+	if status < 400 {
+		status = http.StatusBadRequest
+	}
+	writeError(x.w, x.g.log, &understudy.Error{Code: understudy.EUPSTREAM, Status: status, Message: f.Message, Type: f.Type, UpstreamCode: f.Code})
+}
+
+// exhausted answers when no target could: the last context-length error if
+// that is why, else an explicit 503 with Retry-After, at once.
+func (x *exchange) exhausted() {
+	if x.lastFinal != nil && !x.failed {
+		x.returnUpstream(routeTarget{}, x.lastFinal)
+		return
+	}
+	x.finish(routeTarget{}, "unavailable", &provider.Failure{Class: understudy.ClassServer})
+	x.g.emit(understudy.Event{Type: understudy.EventRouteExhausted, Route: x.route.name,
+		Message: "no target could answer: " + strings.Join(x.notes, "; ")})
+	writeError(x.w, x.g.log, &understudy.Error{
+		Code:       understudy.EUNAVAILABLE,
+		Message:    fmt.Sprintf("No upstream model for %q can answer right now (%s). Please retry later.", x.route.name, strings.Join(x.notes, "; ")),
+		RetryAfter: x.retryAfter(),
+	})
+}
+
+// retryAfter is the time until the first target of the route may be tried
+// again, between 1 s and 60 s.
+func (x *exchange) retryAfter() time.Duration {
+	best := time.Duration(0)
+	now := x.g.clk.Now()
+	for _, tier := range x.route.tiers {
+		for _, t := range tier {
+			until := t.breaker.OpenUntil()
+			if until.IsZero() {
+				continue
+			}
+			if d := until.Sub(now); best == 0 || d < best {
+				best = d
+			}
+		}
+	}
+	return min(max(best, time.Second), time.Minute)
+}
+
+func (x *exchange) deadline(ctx context.Context) {
+	if !errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+		x.finish(routeTarget{}, "client_canceled", nil)
+		return
+	}
+	x.finish(routeTarget{}, "deadline", &provider.Failure{Class: understudy.ClassDeadline})
+	writeError(x.w, x.g.log, &understudy.Error{
+		Code: understudy.EUPSTREAM, Status: http.StatusGatewayTimeout, Type: "timeout", UpstreamCode: "deadline_exceeded",
+		Message: fmt.Sprintf("No answer for %q within the request deadline of %s (%s).", x.route.name, x.route.timeouts.Total.D(), strings.Join(x.notes, "; ")),
+	})
+}

@@ -1,0 +1,179 @@
+package gateway
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/understudy/understudy/config"
+	"github.com/understudy/understudy/health"
+	"github.com/understudy/understudy/provider"
+)
+
+// runtime is everything built from one config. Requests load it once and use
+// it to the end, so a reload never changes a request halfway.
+type runtime struct {
+	cfg        *config.Config
+	routes     map[string]*route
+	routeNames []string
+	keys       map[[32]byte]*apiKey
+	targets    map[string]*target
+}
+
+type route struct {
+	name      string
+	tiers     [][]routeTarget
+	selection string
+	timeouts  config.Timeouts
+	retry     config.Retry
+	budget    *retryBudget
+}
+
+type apiKey struct {
+	name     string
+	priority string
+	limiter  *rateLimiter // nil when unlimited
+}
+
+// build makes a runtime from cfg, reusing targets (and so their breakers and
+// statistics) and retry budgets from prev when their definition is unchanged.
+func (g *Gateway) build(cfg *config.Config, prev *runtime) (*runtime, error) {
+	rt := &runtime{
+		cfg:     cfg,
+		routes:  make(map[string]*route, len(cfg.Routes)),
+		keys:    make(map[[32]byte]*apiKey, len(cfg.Keys)),
+		targets: make(map[string]*target),
+	}
+	providers := make(map[string]config.Provider, len(cfg.Providers))
+	for _, p := range cfg.Providers {
+		providers[p.Name] = p
+	}
+	for _, k := range cfg.Keys {
+		ak := &apiKey{name: k.Name, priority: k.Priority}
+		if k.RequestsPerMinute > 0 {
+			ak.limiter = newRateLimiter(g.clk, k.RequestsPerMinute)
+			if prev != nil {
+				for _, old := range prev.keys {
+					if old.name == k.Name && old.limiter != nil && old.limiter.perMinute == k.RequestsPerMinute {
+						ak.limiter = old.limiter
+					}
+				}
+			}
+		}
+		rt.keys[config.HashKey(k.Key.Value)] = ak
+	}
+	for _, rc := range cfg.Routes {
+		r := &route{name: rc.Name, selection: rc.Selection, timeouts: rc.Timeouts, retry: rc.Retry}
+		if prev != nil {
+			if old, ok := prev.routes[rc.Name]; ok && old.retry == rc.Retry {
+				r.budget = old.budget
+			}
+		}
+		if r.budget == nil {
+			r.budget = newRetryBudget(g.clk, rc.Retry.Budget, rc.Retry.MinPerSecond)
+		}
+		for _, tier := range rc.Tiers {
+			var rts []routeTarget
+			for _, tc := range tier {
+				p, ok := providers[tc.Provider]
+				if !ok {
+					return nil, fmt.Errorf("route %s: unknown provider %q", rc.Name, tc.Provider)
+				}
+				t, err := g.targetFor(rt, prev, p, tc)
+				if err != nil {
+					return nil, err
+				}
+				rts = append(rts, routeTarget{target: t, weight: tc.Weight, contextWindow: tc.ContextWindow})
+			}
+			r.tiers = append(r.tiers, rts)
+		}
+		rt.routes[rc.Name] = r
+		rt.routeNames = append(rt.routeNames, rc.Name)
+	}
+	sort.Strings(rt.routeNames)
+	return rt, nil
+}
+
+func (g *Gateway) targetFor(rt *runtime, prev *runtime, p config.Provider, tc config.Target) (*target, error) {
+	id := p.Name + "/" + tc.Model
+	maxConc := tc.MaxConcurrency
+	if maxConc == 0 {
+		maxConc = p.MaxConcurrency
+	}
+	sig := fmt.Sprintf("%s|%s|%s|%s|%v|%s|%d|%+v|%+v", p.Kind, p.BaseURL, p.APIKey.Value, p.APIVersion, sortedHeaders(p.Headers), tc.Model, maxConc, p.Breaker, p.Probe)
+	if t, ok := rt.targets[id]; ok {
+		if t.signature != sig {
+			return nil, fmt.Errorf("target %s is defined twice with different settings (max_concurrency?)", id)
+		}
+		return t, nil
+	}
+	if prev != nil {
+		if t, ok := prev.targets[id]; ok && t.signature == sig {
+			rt.targets[id] = t
+			return t, nil
+		}
+	}
+	up, err := provider.NewOpenAI(p)
+	if err != nil {
+		return nil, err
+	}
+	t := &target{
+		id: id, provider: p.Name, model: tc.Model, up: up, client: g.client,
+		maxConc: int64(maxConc), probe: p.Probe, signature: sig, maxOpenFor: p.Breaker.MaxOpenFor.D(),
+	}
+	t.breaker = health.NewBreaker(id, breakerSettings(p.Breaker), g.clk, g.onBreakerChange)
+	rt.targets[id] = t
+	return t, nil
+}
+
+func breakerSettings(b config.Breaker) health.Settings {
+	return health.Settings{
+		ConsecutiveFailures: b.ConsecutiveFailures,
+		FailureRate:         b.FailureRate,
+		MinRequests:         b.MinRequests,
+		Window:              b.Window.D(),
+		OpenFor:             b.OpenFor.D(),
+		MaxOpenFor:          b.MaxOpenFor.D(),
+		HalfOpenRequests:    b.HalfOpenRequests,
+	}
+}
+
+func sortedHeaders(h map[string]string) string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k+"="+h[k])
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ",")
+}
+
+// rateLimiter is a fixed one-minute window counter per key.
+type rateLimiter struct {
+	clk       clockwork.Clock
+	perMinute int
+	mu        sync.Mutex
+	window    int64
+	count     int
+}
+
+func newRateLimiter(clk clockwork.Clock, perMinute int) *rateLimiter {
+	return &rateLimiter{clk: clk, perMinute: perMinute}
+}
+
+// allow takes one request; when over, it returns how long until the window resets.
+func (l *rateLimiter) allow() (bool, int64) {
+	now := l.clk.Now()
+	w := now.Unix() / 60
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if w != l.window {
+		l.window, l.count = w, 0
+	}
+	if l.count >= l.perMinute {
+		return false, (w+1)*60 - now.Unix()
+	}
+	l.count++
+	return true, 0
+}

@@ -1,0 +1,168 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/understudy/understudy"
+	"github.com/understudy/understudy/chat"
+	"github.com/understudy/understudy/health"
+)
+
+// Handler serves the client API: POST /v1/chat/completions, GET /v1/models.
+func (g *Gateway) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/chat/completions", g.serveChat)
+	mux.HandleFunc("GET /v1/models", g.serveModels)
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, g.log, understudy.Errorf(understudy.ENOTFOUND, "unknown endpoint %s %s; this gateway serves POST /v1/chat/completions and GET /v1/models", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// authenticate finds the client's key. With no keys configured (loopback
+// only, enforced by config validation) every caller is anonymous.
+func (g *Gateway) authenticate(rt *runtime, r *http.Request) (*apiKey, error) {
+	if len(rt.keys) == 0 {
+		return &apiKey{name: "anonymous", priority: "default"}, nil
+	}
+	auth := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || token == "" {
+		return nil, understudy.Errorf(understudy.EUNAUTHORIZED, "missing API key: send it as \"Authorization: Bearer <key>\"")
+	}
+	k, ok := rt.keys[sha256.Sum256([]byte(strings.TrimSpace(token)))]
+	if !ok {
+		return nil, understudy.Errorf(understudy.EUNAUTHORIZED, "invalid API key")
+	}
+	return k, nil
+}
+
+func (g *Gateway) serveModels(w http.ResponseWriter, r *http.Request) {
+	rt := g.rt.Load()
+	if _, err := g.authenticate(rt, r); err != nil {
+		writeError(w, g.log, err)
+		return
+	}
+	type model struct {
+		ID      string `json:"id"`
+		Object  string `json:"object"`
+		Created int64  `json:"created"`
+		OwnedBy string `json:"owned_by"`
+	}
+	list := struct {
+		Object string  `json:"object"`
+		Data   []model `json:"data"`
+	}{Object: "list", Data: []model{}}
+	for _, name := range rt.routeNames {
+		list.Data = append(list.Data, model{ID: name, Object: "model", Created: 0, OwnedBy: "understudy"})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(list)
+}
+
+func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
+	rt := g.rt.Load()
+	key, err := g.authenticate(rt, r)
+	if err != nil {
+		g.metrics.requests.WithLabelValues("", "", "rejected").Inc()
+		writeError(w, g.log, err)
+		return
+	}
+	if key.limiter != nil {
+		if ok, wait := key.limiter.allow(); !ok {
+			g.metrics.shed.WithLabelValues("key_rate_limit").Inc()
+			e := understudy.Errorf(understudy.ERATELIMITED, "key %q is over its limit of %d requests per minute", key.name, key.limiter.perMinute)
+			e.RetryAfter = time.Duration(wait) * time.Second
+			writeError(w, g.log, e)
+			return
+		}
+	}
+	n := g.inflight.Add(1)
+	defer g.inflight.Add(-1)
+	g.metrics.inflight.Set(float64(n))
+	defer func() { g.metrics.inflight.Set(float64(g.inflight.Load())) }()
+	if max := rt.cfg.Limits.MaxInflight; max > 0 && n > int64(max) {
+		g.metrics.shed.WithLabelValues("inflight_limit").Inc()
+		e := understudy.Errorf(understudy.EUNAVAILABLE, "the gateway is at capacity (%d requests in flight); retry shortly", max)
+		e.RetryAfter = rt.cfg.Limits.ShedRetryAfter.D()
+		writeError(w, g.log, e)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rt.cfg.Limits.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, g.log, understudy.Errorf(understudy.ETOOLARGE, "request body is over the limit of %d bytes", tooBig.Limit))
+			return
+		}
+		writeError(w, g.log, understudy.Errorf(understudy.EINVALID, "reading request body: %v", err))
+		return
+	}
+	req, err := chat.ParseRequest(body)
+	if err != nil {
+		var fe *chat.FieldError
+		if errors.As(err, &fe) {
+			writeError(w, g.log, &understudy.Error{Code: understudy.EINVALID, Message: fe.Error(), Param: fe.Field})
+			return
+		}
+		writeError(w, g.log, err)
+		return
+	}
+	route, ok := rt.routes[req.Model]
+	if !ok {
+		writeError(w, g.log, &understudy.Error{Code: understudy.ENOTFOUND, Param: "model",
+			Message: fmt.Sprintf("The model %q does not exist. Known models: %s.", req.Model, strings.Join(rt.routeNames, ", "))})
+		return
+	}
+	// The overall deadline runs on the gateway's clock (not context.WithTimeout)
+	// so tests can move it with a fake clock.
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	total := route.timeouts.Total.D()
+	timer := g.clk.AfterFunc(total, func() { cancel(errDeadline) })
+	defer timer.Stop()
+	now := g.clk.Now()
+	x := &exchange{g: g, rt: rt, route: route, req: req, key: key, w: w, start: now, deadlineAt: now.Add(total)}
+	x.run(ctx)
+}
+
+// Healthz answers 200 while the process serves.
+func (g *Gateway) Healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+// Readyz answers 200 when every route has at least one target whose breaker
+// lets traffic through, else 503 naming the routes that cannot answer.
+func (g *Gateway) Readyz(w http.ResponseWriter, _ *http.Request) {
+	rt := g.rt.Load()
+	var down []string
+	for _, name := range rt.routeNames {
+		up := false
+		for _, tier := range rt.routes[name].tiers {
+			for _, t := range tier {
+				if t.breaker.State() != health.Open {
+					up = true
+				}
+			}
+		}
+		if !up {
+			down = append(down, name)
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if len(down) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "not ready: no available target for %s\n", strings.Join(down, ", "))
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
+}

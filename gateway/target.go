@@ -1,0 +1,81 @@
+package gateway
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/understudy/understudy/config"
+	"github.com/understudy/understudy/health"
+)
+
+// Upstream sends attempts to one provider. provider.OpenAI implements it.
+type Upstream interface {
+	Name() string
+	NewRequest(ctx context.Context, model string, body []byte) (*http.Request, error)
+}
+
+// target is one model on one provider, with its live state. Its state
+// survives config reloads as long as its definition does not change.
+type target struct {
+	id       string // provider/model
+	provider string
+	model    string
+	up       Upstream
+	client   *http.Client
+	maxConc  int64
+	breaker  *health.Breaker
+	probe    config.Probe
+	// maxOpenFor is how long a target with bad credentials or no quota stays out.
+	maxOpenFor time.Duration
+	// signature is the definition the state belongs to; a reload that changes
+	// it builds a fresh target.
+	signature string
+
+	inflight atomic.Int64
+	ewmaNs   atomic.Uint64 // float64 bits of the latency EWMA (time to first token), ns
+}
+
+// acquire takes a concurrency slot; false when the target is at its cap.
+func (t *target) acquire() bool {
+	n := t.inflight.Add(1)
+	if t.maxConc > 0 && n > t.maxConc {
+		t.inflight.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (t *target) release() { t.inflight.Add(-1) }
+
+const ewmaAlpha = 0.3
+
+// observeLatency feeds the EWMA used by latency-aware selection.
+func (t *target) observeLatency(d time.Duration) {
+	for {
+		old := t.ewmaNs.Load()
+		cur := math.Float64frombits(old)
+		next := float64(d)
+		if cur != 0 {
+			next = ewmaAlpha*float64(d) + (1-ewmaAlpha)*cur
+		}
+		if t.ewmaNs.CompareAndSwap(old, math.Float64bits(next)) {
+			return
+		}
+	}
+}
+
+// latencyScore is the EWMA weighted by load: lower is better. A target with
+// no observation yet scores 0 so that it gets tried.
+func (t *target) latencyScore() float64 {
+	return math.Float64frombits(t.ewmaNs.Load()) * float64(t.inflight.Load()+1)
+}
+
+// routeTarget is a target as placed in one route's tier.
+type routeTarget struct {
+	*target
+	weight        int
+	contextWindow int
+}

@@ -1,0 +1,149 @@
+// Package understudy holds the domain vocabulary shared by every other package:
+// application errors, failure classes of upstream attempts, and the events the
+// gateway emits. See ../shared/DESIGN.md for the words.
+package understudy
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Version is set at build time with -ldflags "-X github.com/understudy/understudy.Version=…".
+var Version = "dev"
+
+// Application error codes. Each maps to exactly one HTTP status in the gateway
+// package (see gateway/errors.go); nothing else decides a status.
+const (
+	EINVALID      = "invalid"      // 400: bad JSON or fields
+	EUNAUTHORIZED = "unauthorized" // 401: missing or unknown gateway key
+	ENOTFOUND     = "not_found"    // 404: unknown model (route) or path
+	ETOOLARGE     = "too_large"    // 413: request body over the limit
+	ERATELIMITED  = "rate_limited" // 429: this key is over its rate
+	EUNAVAILABLE  = "unavailable"  // 503: no target can answer now, or shedding
+	EUPSTREAM     = "upstream"     // status taken from the upstream's own final error
+	EINTERNAL     = "internal"     // 500: a bug; details logged, not shown
+)
+
+// Error is the one application error type. Message is safe to show to a client.
+type Error struct {
+	Code    string
+	Message string
+	// Type and Param fill OpenAI's error object; empty means derived from Code.
+	Type  string
+	Param string
+	// UpstreamCode is the provider's own error code (e.g. context_length_exceeded)
+	// passed back to the client when a final upstream error is returned as is.
+	UpstreamCode string
+	// Status is used only with EUPSTREAM: the upstream's HTTP status.
+	Status int
+	// RetryAfter, when positive, is sent as a Retry-After header.
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("understudy: %s: %s", e.Code, e.Message) }
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of an application error, or EINTERNAL for any other error.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// Class is the outcome class of one attempt at one target. It decides what the
+// gateway does next, what the breaker counts, and (later) the incident cause.
+type Class string
+
+const (
+	ClassSuccess Class = "success"
+	// Retryable on another target.
+	ClassConnect    Class = "connect_error"   // dial failed, refused, DNS
+	ClassReset      Class = "reset"           // connection reset or closed before headers
+	ClassServer     Class = "server_error"    // 5xx other than 501/503/529
+	ClassOverloaded Class = "overloaded"      // 503, 529 overloaded_error
+	ClassRateLimit  Class = "rate_limited"    // 429 rate limit: clears after Retry-After
+	ClassQuota      Class = "quota_exhausted" // 429 insufficient_quota: never clears by waiting
+	ClassAuth       Class = "auth"            // 401/403 from the provider: our key is wrong
+	ClassTimeout    Class = "first_token_timeout"
+	ClassStall      Class = "stream_stalled" // stream went silent past the idle limit
+	ClassCut        Class = "stream_cut"     // stream ended without [DONE] / connection lost mid-stream
+	ClassStreamErr  Class = "stream_error"   // an error event inside the stream
+	ClassDeadline   Class = "deadline"       // the request's overall deadline ran out
+	// Route around: a larger-context target may answer.
+	ClassContextLength Class = "context_length_exceeded"
+	// Final: returned to the client as is.
+	ClassInvalid       Class = "invalid_request"
+	ClassContentFilter Class = "content_filter"
+	ClassNotImpl       Class = "not_implemented" // 501
+	// Not the upstream's fault.
+	ClassCanceled Class = "client_canceled"
+)
+
+// Retryable reports whether another target may answer where this one failed.
+func (c Class) Retryable() bool {
+	switch c {
+	case ClassConnect, ClassReset, ClassServer, ClassOverloaded, ClassRateLimit, ClassQuota,
+		ClassAuth, ClassTimeout, ClassStall, ClassCut, ClassStreamErr:
+		return true
+	}
+	return false
+}
+
+// Final reports whether the upstream's answer is returned to the client as is.
+func (c Class) Final() bool {
+	switch c {
+	case ClassInvalid, ClassContentFilter, ClassNotImpl:
+		return true
+	}
+	return false
+}
+
+// CountsAgainstTarget reports whether the class is a failure of the target's
+// health (breaker). Client mistakes and cancellations are not.
+func (c Class) CountsAgainstTarget() bool {
+	return c.Retryable()
+}
+
+// Event is an append-only record of something notable: an attempt failed over,
+// a breaker opened, a target was cooled down, the config was reloaded.
+// Timelines are made of events.
+type Event struct {
+	Time    time.Time
+	Type    string // dotted name, e.g. "breaker.opened"; see the Event* constants
+	Route   string // empty when not about one route
+	Target  string // provider/model, empty when not about one target
+	Message string // one human-readable line; never holds secrets or prompts
+	// NeedsPerson marks events an operator must act on (bad key, quota exhausted).
+	NeedsPerson bool
+	Details     map[string]any
+}
+
+// Event types.
+const (
+	EventFailover       = "attempt.failed_over"
+	EventBreakerChanged = "breaker.changed"
+	EventTargetCooled   = "target.cooled_down"
+	EventConfigReloaded = "config.reloaded"
+	EventConfigRejected = "config.rejected"
+	EventStreamBroken   = "stream.broken"
+	EventRouteExhausted = "route.exhausted"
+)
+
+// Attempt records one try of one request at one target.
+type Attempt struct {
+	Time     time.Time // when the attempt ended
+	Route    string
+	Target   string // provider/model
+	Class    Class
+	Status   int           // upstream HTTP status; 0 when none was received
+	Duration time.Duration // from sending to the outcome
+	Stream   bool
+	Message  string // the failure, empty on success; never holds prompts or keys
+}
