@@ -60,6 +60,7 @@ func DefaultTimeouts() Timeouts {
 	return Timeouts{
 		Connect:    Duration(2 * time.Second),
 		FirstToken: Duration(10 * time.Second),
+		Response:   Duration(60 * time.Second),
 		StreamIdle: Duration(10 * time.Second),
 		Total:      Duration(120 * time.Second),
 	}
@@ -118,6 +119,7 @@ func (c *Config) ApplyDefaults() {
 		dt := DefaultTimeouts()
 		setDefault(&r.Timeouts.Connect, dt.Connect)
 		setDefault(&r.Timeouts.FirstToken, dt.FirstToken)
+		setDefault(&r.Timeouts.Response, dt.Response)
 		setDefault(&r.Timeouts.StreamIdle, dt.StreamIdle)
 		setDefault(&r.Timeouts.Total, dt.Total)
 		dr := DefaultRetry()

@@ -51,8 +51,8 @@ func (c *Config) Describe(w io.Writer) {
 			}
 		}
 		t := r.Timeouts
-		p("    timeouts\tconnect %s, first token %s, stream idle %s, total %s",
-			t.Connect, t.FirstToken, t.StreamIdle, t.Total)
+		p("    timeouts\tconnect %s, first token %s, stream idle %s, response %s, total %s",
+			t.Connect, t.FirstToken, t.StreamIdle, t.Response, t.Total)
 		rt := r.Retry
 		attempts := "one per target plus one retry"
 		if rt.MaxAttempts > 0 {

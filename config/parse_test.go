@@ -60,7 +60,7 @@ func TestParseAppliesElementDefaults(t *testing.T) {
 		}},
 		{"selection", r.Selection, SelectWeighted},
 		{"timeouts", r.Timeouts, Timeouts{
-			Connect: Duration(2 * time.Second), FirstToken: Duration(10 * time.Second),
+			Connect: Duration(2 * time.Second), FirstToken: Duration(10 * time.Second), Response: Duration(60 * time.Second),
 			StreamIdle: Duration(10 * time.Second), Total: Duration(120 * time.Second),
 		}},
 		{"retry", r.Retry, Retry{Budget: 0.2, MinPerSecond: 3, RetryAfterMaxWait: Duration(2 * time.Second), Backoff: Duration(100 * time.Millisecond)}},

@@ -154,9 +154,12 @@ type Target struct {
 type Timeouts struct {
 	// Connect bounds dialing and TLS. Default 2s.
 	Connect Duration `yaml:"connect"`
-	// FirstToken bounds the time from sending to the first token (streams) or
-	// to the whole response (non-streams, see Total). Default 10s.
+	// FirstToken bounds a streaming attempt from sending to its first token.
+	// Default 10s.
 	FirstToken Duration `yaml:"first_token"`
+	// Response bounds a non-streaming attempt from sending to the complete
+	// answer (a non-streamed answer arrives all at once). Default 60s.
+	Response Duration `yaml:"response"`
 	// StreamIdle bounds the silence between two chunks of a stream. Default 10s.
 	StreamIdle Duration `yaml:"stream_idle"`
 	// Total bounds the whole request, all attempts included. Default 120s.

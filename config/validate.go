@@ -336,6 +336,7 @@ func (v *validator) tiers(route string, tiers [][]Target, providers map[string]i
 func (v *validator) timeouts(path string, t Timeouts) {
 	v.positive(path+".connect", t.Connect)
 	v.positive(path+".first_token", t.FirstToken)
+	v.positive(path+".response", t.Response)
 	v.positive(path+".stream_idle", t.StreamIdle)
 	v.positive(path+".total", t.Total)
 	if t.Total > 0 {
@@ -344,6 +345,9 @@ func (v *validator) timeouts(path string, t Timeouts) {
 		}
 		if t.FirstToken > t.Total {
 			v.add(path+".first_token", t.FirstToken.String(), "must not be longer than total (%s)", t.Total)
+		}
+		if t.Response > t.Total {
+			v.add(path+".response", t.Response.String(), "must not be longer than total (%s)", t.Total)
 		}
 	}
 }

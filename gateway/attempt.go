@@ -22,6 +22,7 @@ import (
 var (
 	errFirstToken = errors.New("no first token within the time-to-first-token limit")
 	errStall      = errors.New("stream idle past the stream_idle limit")
+	errResponse   = errors.New("no complete answer within the response limit")
 	errClientGone = errors.New("client went away")
 	errDeadline   = fmt.Errorf("request deadline exceeded: %w", context.DeadlineExceeded)
 )
@@ -46,7 +47,11 @@ func (x *exchange) attempt(ctx context.Context, t routeTarget) result {
 	defer cancel(nil)
 	actx = withConnectTimeout(actx, x.route.timeouts.Connect.D())
 	start := x.g.clk.Now()
-	ttftTimer := x.g.clk.AfterFunc(x.route.timeouts.FirstToken.D(), func() { cancel(errFirstToken) })
+	limit, cause := x.route.timeouts.FirstToken.D(), errFirstToken
+	if !x.req.Stream {
+		limit, cause = x.route.timeouts.Response.D(), errResponse
+	}
+	ttftTimer := x.g.clk.AfterFunc(limit, func() { cancel(cause) })
 	defer ttftTimer.Stop()
 
 	req, err := t.up.NewRequest(actx, t.model, x.req.Body(t.model))
@@ -116,7 +121,7 @@ func (x *exchange) setHeaders(t routeTarget, resp *http.Response) {
 // tells a reset before headers from a cut body.
 func transportFailure(ctx context.Context, err error, afterHeaders bool) *provider.Failure {
 	switch cause := context.Cause(ctx); {
-	case errors.Is(cause, errFirstToken):
+	case errors.Is(cause, errFirstToken), errors.Is(cause, errResponse):
 		return &provider.Failure{Class: understudy.ClassTimeout, Message: cause.Error()}
 	case errors.Is(cause, errStall):
 		return &provider.Failure{Class: understudy.ClassStall, Message: cause.Error()}

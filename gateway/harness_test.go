@@ -43,7 +43,7 @@ routes:
       - [{provider: primary, model: m-primary}]
       - [{provider: secondary, model: m-secondary}]
       - [{provider: backup, model: m-backup}]
-    timeouts: {first_token: 5s, stream_idle: 5s, total: 60s}
+    timeouts: {first_token: 5s, response: 5s, stream_idle: 5s, total: 60s}
     retry: {backoff: 1ms}
 `
 
@@ -71,12 +71,21 @@ type harnessOpts struct {
 	config    string
 	simOpts   simulate.Options
 	transport http.RoundTripper
+	env       map[string]string
 }
 
 func withClock(c clockwork.Clock) harnessOpt       { return func(o *harnessOpts) { o.clk = c } }
 func withConfig(c string) harnessOpt               { return func(o *harnessOpts) { o.config = c } }
 func withSim(s simulate.Options) harnessOpt        { return func(o *harnessOpts) { o.simOpts = s } }
 func withTransport(t http.RoundTripper) harnessOpt { return func(o *harnessOpts) { o.transport = t } }
+func withEnv(k, v string) harnessOpt {
+	return func(o *harnessOpts) {
+		if o.env == nil {
+			o.env = map[string]string{}
+		}
+		o.env[k] = v
+	}
+}
 
 // newHarness starts the simulator and a gateway in front of it.
 func newHarness(t *testing.T, opts ...harnessOpt) *harness {
@@ -95,7 +104,7 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 		case "TEST_KEY":
 			return testKey
 		}
-		return ""
+		return o.env[k]
 	}
 	cfg := mustConfig(t, o.config, h.getenv)
 	gw, err := gateway.New(cfg, gateway.Options{

@@ -57,6 +57,11 @@ func (x *exchange) run(ctx context.Context) {
 					x.deadline(ctx)
 					return
 				}
+				if max := x.route.retry.MaxAttempts; max > 0 && x.attempts >= max {
+					x.notes = append(x.notes, fmt.Sprintf("max_attempts (%d) reached", max))
+					x.exhausted()
+					return
+				}
 				act, wait := x.try(ctx, t)
 				if act == actDone {
 					return
@@ -138,6 +143,7 @@ func (x *exchange) try(ctx context.Context, t routeTarget) (action, time.Duratio
 		x.deadline(ctx)
 		return actDone, 0
 	case understudy.ClassInvalid, understudy.ClassContentFilter, understudy.ClassNotImpl:
+		f.Target = t.id
 		x.returnUpstream(t, f)
 		return actDone, 0
 	case understudy.ClassContextLength:
@@ -148,6 +154,7 @@ func (x *exchange) try(ctx context.Context, t routeTarget) (action, time.Duratio
 		if t.contextWindow > x.contextFloor {
 			x.contextFloor = t.contextWindow
 		}
+		f.Target = t.id
 		x.lastFinal = f
 		x.notes = append(x.notes, t.id+": context length exceeded")
 		return actNext, 0
@@ -259,7 +266,9 @@ func (x *exchange) returnUpstream(t routeTarget, f *provider.Failure) {
 		h := x.w.Header()
 		h.Set("Content-Type", "application/json")
 		h.Set("X-Understudy-Route", x.route.name)
-		h.Set("X-Understudy-Target", t.id)
+		if f.Target != "" {
+			h.Set("X-Understudy-Target", f.Target)
+		}
 		h.Set("X-Understudy-Attempts", fmt.Sprint(x.attempts))
 		x.w.WriteHeader(f.Status)
 		_, _ = x.w.Write(f.Body)

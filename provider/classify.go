@@ -22,6 +22,8 @@ type Failure struct {
 	RetryAfter time.Duration
 	// Body is the upstream's error body, kept for final errors returned as is.
 	Body []byte
+	// Target is the provider/model that failed, when known.
+	Target string
 }
 
 func (f *Failure) Error() string {
