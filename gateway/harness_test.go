@@ -15,7 +15,6 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/understudy/understudy"
 	"github.com/understudy/understudy/config"
 	"github.com/understudy/understudy/gateway"
@@ -67,17 +66,15 @@ type harness struct {
 type harnessOpt func(*harnessOpts)
 
 type harnessOpts struct {
-	clk       clockwork.Clock
-	config    string
-	simOpts   simulate.Options
-	transport http.RoundTripper
-	env       map[string]string
+	clk     clockwork.Clock
+	config  string
+	simOpts simulate.Options
+	env     map[string]string
 }
 
-func withClock(c clockwork.Clock) harnessOpt       { return func(o *harnessOpts) { o.clk = c } }
-func withConfig(c string) harnessOpt               { return func(o *harnessOpts) { o.config = c } }
-func withSim(s simulate.Options) harnessOpt        { return func(o *harnessOpts) { o.simOpts = s } }
-func withTransport(t http.RoundTripper) harnessOpt { return func(o *harnessOpts) { o.transport = t } }
+func withClock(c clockwork.Clock) harnessOpt { return func(o *harnessOpts) { o.clk = c } }
+func withConfig(c string) harnessOpt         { return func(o *harnessOpts) { o.config = c } }
+func withSim(s simulate.Options) harnessOpt  { return func(o *harnessOpts) { o.simOpts = s } }
 func withEnv(k, v string) harnessOpt {
 	return func(o *harnessOpts) {
 		if o.env == nil {
@@ -108,12 +105,11 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	}
 	cfg := mustConfig(t, o.config, h.getenv)
 	gw, err := gateway.New(cfg, gateway.Options{
-		Clock:     o.clk,
-		Logger:    slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Registry:  h.reg,
-		Events:    h.events,
-		Transport: o.transport,
-		Rand:      func() float64 { return 0.5 },
+		Clock:    o.clk,
+		Logger:   slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Registry: h.reg,
+		Events:   h.events,
+		Rand:     func() float64 { return 0.5 },
 	})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
@@ -284,8 +280,6 @@ func (h *harness) counter(name string, labels ...string) float64 {
 	}
 	return total
 }
-
-var _ = testutil.ToFloat64
 
 // eventLog records events and lets a test wait for one.
 type eventLog struct {

@@ -62,11 +62,11 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return fmt.Errorf("embedded demo config: %w", err)
 	}
-	cfg.Listen = *listen
-
 	ready := make(chan net.Addr, 1)
 	errc := make(chan error, 1)
-	go func() { errc <- serve(ctx, cfg, "", env, io.Discard, stderr, func(a net.Addr) { ready <- a }) }()
+	go func() {
+		errc <- serve(ctx, cfg, serveOptions{listen: *listen, getenv: env, stdout: io.Discard, stderr: stderr, ready: func(a net.Addr) { ready <- a }})
+	}()
 	var gwURL string
 	select {
 	case a := <-ready:

@@ -9,6 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,16 +34,25 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	if *listen != "" {
-		cfg.Listen = *listen
-	}
-	return serve(ctx, cfg, *path, getenv, stdout, stderr, nil)
+	return serve(ctx, cfg, serveOptions{path: *path, listen: *listen, getenv: getenv, stdout: stdout, stderr: stderr})
 }
 
-// serve runs the gateway for cfg until ctx ends, reloading from path (when
+type serveOptions struct {
+	path           string // config file to watch; "" = no reloads
+	listen         string // overrides cfg.Listen when not empty
+	getenv         func(string) string
+	stdout, stderr io.Writer
+	ready          func(net.Addr) // called with the listening address; may be nil
+}
+
+// serve runs the gateway for cfg until ctx ends, reloading from o.path (when
 // not empty) on SIGHUP or when the file changes.
-// ready, when not nil, is called with the listening address.
-func serve(ctx context.Context, cfg *config.Config, path string, getenv func(string) string, stdout, stderr io.Writer, ready func(net.Addr)) error {
+func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
+	stdout, stderr, getenv, path := o.stdout, o.stderr, o.getenv, o.path
+	listen := cfg.Listen
+	if o.listen != "" {
+		listen = o.listen
+	}
 	level := new(slog.LevelVar)
 	log := newLogger(cfg.Log, level, stderr)
 	reg := prometheus.NewRegistry()
@@ -56,18 +69,17 @@ func serve(ctx context.Context, cfg *config.Config, path string, getenv func(str
 	mux.HandleFunc("GET /healthz", gw.Healthz)
 	mux.HandleFunc("GET /readyz", gw.Readyz)
 
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	fmt.Fprintf(stdout, "understudy gateway listening on http://%s\n", ln.Addr())
-	log.Info("serving", "addr", ln.Addr().String(), "routes", len(cfg.Routes), "providers", len(cfg.Providers))
-	if ready != nil {
-		ready(ln.Addr())
-	}
-
 	if path != "" {
+		// Subscribe to SIGHUP before announcing readiness, so a SIGHUP sent
+		// once the address is printed always reloads (and never kills).
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
 		w := config.NewWatcher(path, getenv, log, func(next *config.Config) {
 			if err := gw.Apply(next); err != nil {
 				log.Error("config rejected: keeping the running one", "err", err)
@@ -77,8 +89,17 @@ func serve(ctx context.Context, cfg *config.Config, path string, getenv func(str
 				log.Warn("listen address changed in the config: restart to apply it", "running", cfg.Listen, "configured", next.Listen)
 			}
 			level.Set(parseLevel(next.Log.Level))
-		}, config.WithCurrent(cfg))
-		go func() { _ = w.Run(ctx) }()
+		}, config.WithCurrent(cfg), config.WithSignals(hup))
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = w.Run(ctx) }()
+		defer wg.Wait()
+	}
+
+	fmt.Fprintf(stdout, "understudy gateway listening on http://%s\n", ln.Addr())
+	log.Info("serving", "addr", ln.Addr().String(), "routes", len(cfg.Routes), "providers", len(cfg.Providers))
+	if o.ready != nil {
+		o.ready(ln.Addr())
 	}
 
 	errc := make(chan error, 1)
@@ -91,8 +112,12 @@ func serve(ctx context.Context, cfg *config.Config, path string, getenv func(str
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	log.Info("shutting down")
-	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+	if err := srv.Shutdown(shutdown); err != nil {
+		// Streams still open after the grace period are cut.
+		_ = srv.Close()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
 	}
 	return nil
 }
