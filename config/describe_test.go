@@ -69,16 +69,16 @@ func TestExampleHasNoWarnings(t *testing.T) {
 	}
 }
 
-// TestReferenceExamples keeps the YAML in REFERENCE.md valid: the first
+// TestReferenceExamples keeps the YAML in docs/configuration.md valid: the first
 // block is a whole file, the others are fragments that must at least parse.
 func TestReferenceExamples(t *testing.T) {
-	doc, err := os.ReadFile("REFERENCE.md")
+	doc, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	blocks := strings.Split(string(doc), "```yaml\n")[1:]
 	if len(blocks) == 0 {
-		t.Fatal("got no yaml blocks in REFERENCE.md")
+		t.Fatal("got no yaml blocks in docs/configuration.md")
 	}
 	for i, b := range blocks {
 		src, _, _ := strings.Cut(b, "```")
