@@ -76,6 +76,10 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, g.log, err)
 		return
 	}
+	reject := func(route string, err error) {
+		g.metrics.requests.WithLabelValues(route, "", "rejected").Inc()
+		writeError(w, g.log, err)
+	}
 	if key.limiter != nil {
 		if ok, wait := key.limiter.allow(); !ok {
 			g.metrics.shed.WithLabelValues("key_rate_limit").Inc()
@@ -100,25 +104,25 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, g.log, understudy.Errorf(understudy.ETOOLARGE, "request body is over the limit of %d bytes", tooBig.Limit))
+			reject("", understudy.Errorf(understudy.ETOOLARGE, "request body is over the limit of %d bytes", tooBig.Limit))
 			return
 		}
-		writeError(w, g.log, understudy.Errorf(understudy.EINVALID, "reading request body: %v", err))
+		reject("", understudy.Errorf(understudy.EINVALID, "reading request body: %v", err))
 		return
 	}
 	req, err := chat.ParseRequest(body)
 	if err != nil {
 		var fe *chat.FieldError
 		if errors.As(err, &fe) {
-			writeError(w, g.log, &understudy.Error{Code: understudy.EINVALID, Message: fe.Error(), Param: fe.Field})
+			reject("", &understudy.Error{Code: understudy.EINVALID, Message: fe.Error(), Param: fe.Field})
 			return
 		}
-		writeError(w, g.log, err)
+		reject("", err)
 		return
 	}
 	route, ok := rt.routes[req.Model]
 	if !ok {
-		writeError(w, g.log, &understudy.Error{Code: understudy.ENOTFOUND, Param: "model",
+		reject("", &understudy.Error{Code: understudy.ENOTFOUND, Param: "model",
 			Message: fmt.Sprintf("The model %q does not exist. Known models: %s.", req.Model, strings.Join(rt.routeNames, ", "))})
 		return
 	}

@@ -18,7 +18,14 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/understudy/understudy/simulate"
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) {
+	// os/signal's dispatcher goroutine lives for the process once SIGHUP is
+	// subscribed; it is not a leak of ours.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("os/signal.signal_recv"), goleak.IgnoreTopFunction("os/signal.loop"))
+}
 
 func testCtx(t *testing.T) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
