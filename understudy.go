@@ -4,7 +4,6 @@
 package understudy
 
 import (
-	"errors"
 	"fmt"
 	"time"
 )
@@ -48,15 +47,6 @@ func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrorCode returns the code of an application error, or EINTERNAL for any other error.
-func ErrorCode(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return EINTERNAL
-}
-
 // Class is the outcome class of one attempt at one target. It decides what the
 // gateway does next, what the breaker counts, and (later) the incident cause.
 type Class string
@@ -94,21 +84,6 @@ func (c Class) Retryable() bool {
 		return true
 	}
 	return false
-}
-
-// Final reports whether the upstream's answer is returned to the client as is.
-func (c Class) Final() bool {
-	switch c {
-	case ClassInvalid, ClassContentFilter, ClassNotImpl:
-		return true
-	}
-	return false
-}
-
-// CountsAgainstTarget reports whether the class is a failure of the target's
-// health (breaker). Client mistakes and cancellations are not.
-func (c Class) CountsAgainstTarget() bool {
-	return c.Retryable()
 }
 
 // Event is an append-only record of something notable: an attempt failed over,

@@ -246,22 +246,32 @@ type ChunkChoice struct {
 	FinishReason *string `json:"finish_reason"`
 }
 
-// Delta is the incremental message of a chunk.
-type Delta struct {
-	Role      string          `json:"role,omitempty"`
-	Content   *string         `json:"content,omitempty"`
-	Refusal   *string         `json:"refusal,omitempty"`
-	ToolCalls json.RawMessage `json:"tool_calls,omitempty"`
-}
+// Delta is the incremental message of a chunk. Fields other than role are
+// kept raw: the gateway only needs to know whether they carry anything.
+type Delta map[string]json.RawMessage
 
-// HasContent reports whether the chunk carries anything a user would see:
-// text, a refusal, tool-call data, or a finish reason.
+// HasContent reports whether the chunk carries anything beyond the role:
+// text, a refusal, tool-call data, reasoning (reasoning_content, reasoning),
+// audio, a legacy function_call, or a finish reason.
 func (c *Chunk) HasContent() bool {
 	for _, ch := range c.Choices {
-		if (ch.Delta.Content != nil && *ch.Delta.Content != "") || (ch.Delta.Refusal != nil && *ch.Delta.Refusal != "") ||
-			len(ch.Delta.ToolCalls) > 0 || ch.FinishReason != nil {
+		if ch.FinishReason != nil {
 			return true
 		}
+		for k, v := range ch.Delta {
+			if k != "role" && !isEmptyValue(v) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// isEmptyValue: null, "", [] or {}.
+func isEmptyValue(v json.RawMessage) bool {
+	switch string(bytes.TrimSpace(v)) {
+	case "", "null", `""`, "[]", "{}":
+		return true
 	}
 	return false
 }

@@ -115,3 +115,32 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+func TestChunkHasContent(t *testing.T) {
+	tests := []struct {
+		name string
+		data string
+		want bool
+	}{
+		{"role only", `{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}`, false},
+		{"empty", `{"choices":[{"delta":{},"finish_reason":null}]}`, false},
+		{"usage only", `{"choices":[],"usage":{"total_tokens":3}}`, false},
+		{"content", `{"choices":[{"delta":{"content":"Hi"}}]}`, true},
+		{"refusal", `{"choices":[{"delta":{"refusal":"No"}}]}`, true},
+		{"tool call", `{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"name":"f"}}]}}]}`, true},
+		{"reasoning (vLLM, DeepSeek)", `{"choices":[{"delta":{"reasoning_content":"Let me think"}}]}`, true},
+		{"reasoning (Groq, OpenRouter)", `{"choices":[{"delta":{"reasoning":"Hmm"}}]}`, true},
+		{"finish", `{"choices":[{"delta":{},"finish_reason":"stop"}]}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c Chunk
+			if err := json.Unmarshal([]byte(tt.data), &c); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.HasContent(); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -30,7 +30,7 @@ func NewSSEReader(r io.Reader, maxLine int) *SSEReader {
 	if maxLine <= 0 {
 		maxLine = 1 << 20
 	}
-	return &SSEReader{r: bufio.NewReaderSize(r, 16<<10), maxLine: maxLine}
+	return &SSEReader{r: bufio.NewReaderSize(r, 4<<10), maxLine: maxLine}
 }
 
 // Next returns the next event with data. It returns io.EOF at a clean end of

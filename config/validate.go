@@ -263,6 +263,11 @@ func (v *validator) routes(rs []Route, providers map[string]int, ps []Provider) 
 		v.add("routes", "", "at least one route is required")
 	}
 	seen := map[string]int{}
+	type targetCap struct {
+		path string
+		conc int
+	}
+	capAt := map[string]targetCap{}
 	for i, r := range rs {
 		path := fmt.Sprintf("routes[%d]", i)
 		switch {
@@ -277,6 +282,20 @@ func (v *validator) routes(rs []Route, providers map[string]int, ps []Provider) 
 			seen[r.Name] = i
 		}
 		v.tiers(path, r.Tiers, providers, ps)
+		// A target (provider/model) is one upstream with one state, shared by
+		// every route that lists it: its concurrency cap must agree.
+		for j, tier := range r.Tiers {
+			for k, tg := range tier {
+				id := tg.Provider + "/" + tg.Model
+				tpath := fmt.Sprintf("%s.tiers[%d][%d]", path, j, k)
+				if first, ok := capAt[id]; ok && first.conc != tg.MaxConcurrency {
+					v.add(tpath+".max_concurrency", strconv.Itoa(tg.MaxConcurrency),
+						"target %s has max_concurrency %d here but %d at %s: a target shared by routes must have one cap", id, tg.MaxConcurrency, first.conc, first.path)
+				} else if !ok {
+					capAt[id] = targetCap{tpath, tg.MaxConcurrency}
+				}
+			}
+		}
 		v.oneOf(path+".selection", r.Selection, SelectWeighted, SelectLatency)
 		v.timeouts(path+".timeouts", r.Timeouts)
 		v.retry(path+".retry", r.Retry)

@@ -135,6 +135,8 @@ func TestValidateRules(t *testing.T) {
 		{"target repeated", validBase + "      - [{provider: openai, model: gpt-4o-mini}]\n",
 			[]problem{{"10:10", "routes[0].tiers[1][0]", "target openai/gpt-4o-mini is repeated in this route (first at tiers[0][0])"}}},
 		{"same target in two routes", validBase + "  - name: other\n    tiers: [[{provider: openai, model: gpt-4o-mini}]]\n", nil},
+		{"same target in two routes with different caps", validBase + "  - name: other\n    tiers: [[{provider: openai, model: gpt-4o-mini, max_concurrency: 2}]]\n",
+			[]problem{{"11:70", "routes[1].tiers[0][0].max_concurrency", "target openai/gpt-4o-mini has max_concurrency 2 here but 0 at routes[0].tiers[0][0]"}}},
 		{"selection", route("    selection: fastest\n"),
 			[]problem{{"10:16", "routes[0].selection", `"fastest" is not one of weighted, latency`}}},
 		{"timeouts", route("    timeouts: {connect: -1s, first_token: 3m, total: 1m, stream_idle: -1ms}\n"),

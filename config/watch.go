@@ -32,10 +32,11 @@ type Watcher struct {
 	path     string
 	getenv   func(string) string
 	logger   *slog.Logger
-	apply    func(*Config)
+	apply    func(*Config) error
 	clock    clockwork.Clock
 	interval time.Duration
 	signals  <-chan os.Signal
+	onReject func(error)
 
 	mu      sync.Mutex
 	current *Config
@@ -66,13 +67,17 @@ func WithInterval(d time.Duration) WatchOption {
 // of Load at startup), so that Run does not apply it a second time.
 func WithCurrent(c *Config) WatchOption { return func(w *Watcher) { w.current = c } }
 
+// WithOnReject calls f with the reason each time a new configuration is
+// rejected (invalid, or refused by apply).
+func WithOnReject(f func(error)) WatchOption { return func(w *Watcher) { w.onReject = f } }
+
 // WithSignals replaces the SIGHUP subscription Run makes with ch.
 func WithSignals(ch <-chan os.Signal) WatchOption { return func(w *Watcher) { w.signals = ch } }
 
 // NewWatcher returns a Watcher of the file at path. apply is called with
 // each new valid configuration, one call at a time; it must not call Reload.
 // logger nil discards logs.
-func NewWatcher(path string, getenv func(string) string, logger *slog.Logger, apply func(*Config), opts ...WatchOption) *Watcher {
+func NewWatcher(path string, getenv func(string) string, logger *slog.Logger, apply func(*Config) error, opts ...WatchOption) *Watcher {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -92,7 +97,7 @@ func NewWatcher(path string, getenv func(string) string, logger *slog.Logger, ap
 
 // Watch runs a Watcher of path with no running configuration: the file is
 // loaded and applied first, then kept up to date until ctx is done.
-func Watch(ctx context.Context, path string, getenv func(string) string, logger *slog.Logger, apply func(*Config)) error {
+func Watch(ctx context.Context, path string, getenv func(string) string, logger *slog.Logger, apply func(*Config) error) error {
 	return NewWatcher(path, getenv, logger, apply).Run(ctx)
 }
 
@@ -177,6 +182,9 @@ func (w *Watcher) load(b []byte, trigger string) error {
 	if err != nil {
 		w.logger.Error("config reload failed; keeping the running config",
 			"path", w.path, "trigger", trigger, "err", err.Error())
+		if w.onReject != nil {
+			w.onReject(err)
+		}
 		return err
 	}
 	if w.current.equal(cfg) {
@@ -186,8 +194,17 @@ func (w *Watcher) load(b []byte, trigger string) error {
 	for _, warning := range cfg.Warnings() {
 		w.logger.Warn("config warning", "path", w.path, "warning", warning)
 	}
+	if err := w.apply(cfg); err != nil {
+		// The running program refused it: keep the running config, and let
+		// the next trigger try this content again.
+		w.seenOK = false
+		w.logger.Error("config rejected; keeping the running config", "path", w.path, "trigger", trigger, "err", err.Error())
+		if w.onReject != nil {
+			w.onReject(err)
+		}
+		return err
+	}
 	w.current = cfg
-	w.apply(cfg)
 	w.logger.Info("config reloaded", "path", w.path, "trigger", trigger)
 	return nil
 }

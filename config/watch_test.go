@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -17,11 +18,12 @@ import (
 
 // watchFixture is a config file, a Watcher of it, the applied configs and the logs.
 type watchFixture struct {
-	path    string
-	env     env
-	logs    *bytes.Buffer
-	mu      sync.Mutex
-	applied []*Config
+	path     string
+	env      env
+	logs     *bytes.Buffer
+	mu       sync.Mutex
+	applied  []*Config
+	applyErr error
 }
 
 func newWatchFixture(t *testing.T, content string) *watchFixture {
@@ -48,10 +50,11 @@ func (f *watchFixture) write(t *testing.T, content string) {
 
 func (f *watchFixture) watcher(opts ...WatchOption) *Watcher {
 	logger := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return NewWatcher(f.path, f.env.get, logger, func(c *Config) {
+	return NewWatcher(f.path, f.env.get, logger, func(c *Config) error {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.applied = append(f.applied, c)
+		return f.applyErr
 	}, opts...)
 }
 
@@ -222,5 +225,36 @@ func TestWatcherRun(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("got Run error %v, want nil", err)
+	}
+}
+
+// TestWatcherApplyRefused: when the running program refuses a valid config,
+// the watcher keeps the running one, reports the rejection, and tries the
+// same content again at the next trigger.
+func TestWatcherApplyRefused(t *testing.T) {
+	f := newWatchFixture(t, validBase)
+	initial, err := Load(f.path, f.env.get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rejected []error
+	w := f.watcher(WithCurrent(initial), WithOnReject(func(err error) { rejected = append(rejected, err) }))
+	f.env["OPENAI_API_KEY"] = "sk-rotated"
+	f.applyErr = errors.New("refused by the gateway")
+	if err := w.Reload(); err == nil {
+		t.Fatal("got no error, want the refusal")
+	}
+	if w.Current() != initial {
+		t.Errorf("current moved to the refused config")
+	}
+	if len(rejected) != 1 || !strings.Contains(f.logs.String(), "refused by the gateway") {
+		t.Errorf("got rejections %v, logs\n%s\nwant the refusal reported", rejected, f.logs)
+	}
+	f.applyErr = nil
+	if err := w.Reload(); err != nil {
+		t.Fatalf("second Reload: %v", err)
+	}
+	if got := f.applyCount(); got != 2 || w.Current() == initial {
+		t.Errorf("got %d apply calls and current unchanged=%v, want 2 and the new config", got, w.Current() == initial)
 	}
 }

@@ -30,7 +30,26 @@ var (
 const (
 	maxErrorBody    = 1 << 20
 	maxResponseBody = 64 << 20
+	maxPending      = 1 << 20 // bytes of chunks held back before the first content
 )
+
+var (
+	finishKey  = []byte(`"finish_reason"`)
+	finishNull = []byte(`"finish_reason":null`)
+	usageKey   = []byte(`"usage"`)
+	usageNull  = []byte(`"usage":null`)
+	errorKey   = []byte(`"error"`)
+)
+
+// plainChunk reports whether data is valid JSON that carries no finish
+// reason, usage or error, judged without decoding it. Anything unusual
+// (whitespace after a colon, several choices) takes the decoding path.
+func plainChunk(data []byte) bool {
+	return !bytes.Contains(data, errorKey) &&
+		bytes.Count(data, finishKey) == bytes.Count(data, finishNull) &&
+		bytes.Count(data, usageKey) == bytes.Count(data, usageNull) &&
+		json.Valid(data)
+}
 
 // result is what one attempt produced.
 type result struct {
@@ -174,11 +193,13 @@ type streamer struct {
 	ttftTimer clockwork.Timer
 	start     time.Time
 
-	pending   [][]byte // events held back before commit
-	committed bool
-	finished  bool // a finish_reason was seen
-	usage     *chat.Usage
-	ttft      time.Duration
+	pending      [][]byte // events held back before commit
+	pendingBytes int
+	rc           *http.ResponseController
+	committed    bool
+	finished     bool // a finish_reason was seen
+	usage        *chat.Usage
+	ttft         time.Duration
 }
 
 var doneData = []byte("[DONE]")
@@ -225,10 +246,18 @@ func (s *streamer) run() result {
 		if ev.Name == "error" {
 			return s.failed(provider.ClassifyStreamError(ev.Data))
 		}
+		if s.committed && plainChunk(ev.Data) {
+			// Fast path for the bulk of a stream: a valid content chunk with
+			// no finish reason, usage or error needs no decoding.
+			if !s.write(ev.Data) {
+				return s.failed(&provider.Failure{Class: understudy.ClassCanceled, Message: "client went away"})
+			}
+			continue
+		}
 		var c chat.Chunk
 		if err := json.Unmarshal(ev.Data, &c); err != nil {
 			s.x.g.metrics.malformed.WithLabelValues(s.t.id).Inc()
-			s.x.g.log.Warn("skipped malformed stream chunk", "route", s.x.route.name, "target", s.t.id, "bytes", len(ev.Data))
+			s.x.g.log.Debug("skipped malformed stream chunk", "route", s.x.route.name, "target", s.t.id, "bytes", len(ev.Data))
 			continue
 		}
 		if len(c.Error) > 0 && string(c.Error) != "null" {
@@ -247,7 +276,10 @@ func (s *streamer) run() result {
 			continue
 		}
 		s.pending = append(s.pending, ev.Data)
-		if c.HasContent() {
+		s.pendingBytes += len(ev.Data)
+		// Commit on the first chunk with content; also when the held-back
+		// chunks grow past a bound (an upstream sending only empty chunks).
+		if c.HasContent() || s.pendingBytes > maxPending {
 			if !s.commit() {
 				return s.failed(&provider.Failure{Class: understudy.ClassCanceled, Message: "client went away"})
 			}
@@ -296,7 +328,10 @@ func (s *streamer) writeNoFlush(data []byte) bool {
 func (s *streamer) write(data []byte) bool { return s.writeNoFlush(data) && s.flush() }
 
 func (s *streamer) flush() bool {
-	if err := http.NewResponseController(s.x.w).Flush(); err != nil {
+	if s.rc == nil {
+		s.rc = http.NewResponseController(s.x.w)
+	}
+	if err := s.rc.Flush(); err != nil {
 		s.cancel(errClientGone)
 		return false
 	}
@@ -305,6 +340,9 @@ func (s *streamer) flush() bool {
 
 func (s *streamer) finish() result {
 	s.write(doneData)
+	// Read what follows [DONE] (usually nothing) so the upstream connection
+	// goes back to the pool instead of being closed; the idle timer bounds it.
+	_, _ = io.Copy(io.Discard, io.LimitReader(s.resp.Body, 4<<10))
 	return result{committed: true, ttft: s.ttft, usage: s.usage}
 }
 
@@ -315,7 +353,11 @@ func (s *streamer) failed(f *provider.Failure) result {
 	if !s.committed || f.Class == understudy.ClassCanceled {
 		return result{fail: f, committed: s.committed, ttft: s.ttft}
 	}
-	body := chat.NewErrorBody("The answer was interrupted: the upstream model stopped responding mid-stream ("+string(f.Class)+"). The text received so far is incomplete.",
+	why := "the upstream model stopped responding mid-stream (" + string(f.Class) + ")"
+	if f.Class == understudy.ClassDeadline {
+		why = "the request reached its total time limit"
+	}
+	body := chat.NewErrorBody("The answer was interrupted: "+why+". The text received so far is incomplete.",
 		"server_error", "", "stream_interrupted")
 	b, _ := json.Marshal(body)
 	s.write(b)

@@ -119,6 +119,7 @@ func TestCooldowns(t *testing.T) {
 		needsPerson bool
 	}{
 		{"long Retry-After", simulate.Fault{Kind: "rate_limit", RetryAfter: "30"}, false},
+		{"absurd Retry-After is capped", simulate.Fault{Kind: "rate_limit", RetryAfter: "31536000"}, false},
 		{"no Retry-After", simulate.Fault{Kind: "rate_limit"}, false},
 		{"quota", simulate.Fault{Kind: "quota"}, true},
 		{"bad key", simulate.Fault{Kind: "unauthorized"}, true},
@@ -137,6 +138,9 @@ func TestCooldowns(t *testing.T) {
 				t.Errorf("primary saw %d attempts, want 1 (cooled down after the first)", n)
 			}
 			e := h.events.wait(ctx, t, "target.cooled_down", func(e understudy.Event) bool { return e.Type == understudy.EventTargetCooled })
+			if secs, _ := e.Details["seconds"].(float64); secs <= 0 || secs > 300 {
+				t.Errorf("cooled down for %vs, want within max_open_for (300s)", e.Details["seconds"])
+			}
 			if e.NeedsPerson != tt.needsPerson {
 				t.Errorf("got NeedsPerson %v, want %v (%s)", e.NeedsPerson, tt.needsPerson, e.Message)
 			}

@@ -5,6 +5,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -118,13 +119,28 @@ func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastR
 func (g *Gateway) Apply(cfg *config.Config) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	rt, err := g.build(cfg, g.rt.Load())
+	prev := g.rt.Load()
+	rt, err := g.build(cfg, prev)
 	if err != nil {
+		if prev != nil {
+			g.ConfigRejected(err)
+		}
 		return err
 	}
 	g.rt.Store(rt)
 	g.syncProbes(rt)
+	if prev != nil {
+		g.metrics.reloads.WithLabelValues("applied").Inc()
+		g.emit(understudy.Event{Type: understudy.EventConfigReloaded, Message: fmt.Sprintf("configuration reloaded: %d routes, %d targets", len(rt.routes), len(rt.targets))})
+	}
 	return nil
+}
+
+// ConfigRejected records a new configuration that could not be applied; the
+// running one stays.
+func (g *Gateway) ConfigRejected(err error) {
+	g.metrics.reloads.WithLabelValues("rejected").Inc()
+	g.emit(understudy.Event{Type: understudy.EventConfigRejected, NeedsPerson: true, Message: "configuration rejected, running one kept: " + err.Error()})
 }
 
 // syncProbes starts probes for new targets and stops those of removed ones.
@@ -156,7 +172,9 @@ func (g *Gateway) syncProbes(rt *runtime) {
 		if !live[t] {
 			cancel()
 			delete(g.probes, t)
-			g.metrics.breaker.DeleteLabelValues(t.id)
+			if _, same := rt.targets[t.id]; !same {
+				g.metrics.breaker.DeleteLabelValues(t.id)
+			}
 		}
 	}
 }
@@ -165,6 +183,7 @@ func (g *Gateway) syncProbes(rt *runtime) {
 func (g *Gateway) Close() {
 	g.cancel()
 	g.wg.Wait()
+	g.client.CloseIdleConnections()
 }
 
 func (g *Gateway) emit(e understudy.Event) {
@@ -183,8 +202,12 @@ func (g *Gateway) recordAttempt(a understudy.Attempt) {
 	}
 }
 
-func (g *Gateway) onBreakerChange(tr health.Transition) {
-	g.metrics.breaker.WithLabelValues(tr.Target).Set(breakerValue(tr.To))
+func (g *Gateway) onBreakerChange(t *target, tr health.Transition) {
+	// A target replaced by a reload may still see requests in flight; only
+	// the current one drives the gauge.
+	if cur, ok := g.rt.Load().targets[t.id]; !ok || cur == t {
+		g.metrics.breaker.WithLabelValues(tr.Target).Set(breakerValue(tr.To))
+	}
 	g.emit(understudy.Event{Type: understudy.EventBreakerChanged, Target: tr.Target, Time: tr.At,
 		Message: "circuit " + tr.From.String() + " → " + tr.To.String() + ": " + tr.Reason,
 		Details: map[string]any{"from": tr.From.String(), "to": tr.To.String()}})

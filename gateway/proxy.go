@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/understudy/understudy"
 	"github.com/understudy/understudy/chat"
+	"github.com/understudy/understudy/health"
 	"github.com/understudy/understudy/provider"
 )
 
@@ -85,7 +87,7 @@ func (x *exchange) try(ctx context.Context, t routeTarget) (action, time.Duratio
 		x.notes = append(x.notes, t.id+": at its concurrency limit")
 		return actNext, 0
 	}
-	done, err := t.breaker.Allow()
+	done, err := t.breaker.AllowOutcome()
 	if err != nil {
 		t.release()
 		note := t.id + ": circuit open"
@@ -97,8 +99,7 @@ func (x *exchange) try(ctx context.Context, t routeTarget) (action, time.Duratio
 	}
 	x.attempts++
 	started := x.g.clk.Now()
-	res := x.attempt(ctx, t)
-	t.release()
+	res := x.attemptSafely(ctx, t, done)
 	m := x.g.metrics
 	rec := understudy.Attempt{Time: x.g.clk.Now(), Route: x.route.name, Target: t.id, Class: understudy.ClassSuccess, Stream: x.req.Stream}
 	rec.Duration = rec.Time.Sub(started)
@@ -107,7 +108,7 @@ func (x *exchange) try(ctx context.Context, t routeTarget) (action, time.Duratio
 	}
 	defer x.g.recordAttempt(rec)
 	if res.fail == nil {
-		done(true)
+		done(health.Success)
 		t.observeLatency(res.ttft)
 		m.attempts.WithLabelValues(x.route.name, t.id, string(understudy.ClassSuccess)).Inc()
 		m.ttft.WithLabelValues(x.route.name, t.id).Observe(res.ttft.Seconds())
@@ -118,20 +119,26 @@ func (x *exchange) try(ctx context.Context, t routeTarget) (action, time.Duratio
 	m.attempts.WithLabelValues(x.route.name, t.id, string(f.Class)).Inc()
 	switch {
 	case f.Class == understudy.ClassCanceled || f.Class == understudy.ClassDeadline:
-		done(true) // not the target's fault
-	case f.Class.CountsAgainstTarget():
-		done(false)
+		done(health.Ignore) // tells nothing about the target
+	case f.Class.Retryable():
+		done(health.Failure)
 	default:
-		done(true)
+		done(health.Success) // the target answered; the request was the problem
+	}
+	if f.Class == understudy.ClassTimeout {
+		// Latency-aware selection must learn that this target is slow.
+		t.observeLatency(x.g.clk.Since(started))
 	}
 	if res.committed {
 		// Bytes reached the client: the stream ended with an explicit error
 		// event (or the client left). Resuming is the next issue's work.
-		x.finish(t, "stream_broken", f)
-		if f.Class != understudy.ClassCanceled {
-			x.g.emit(understudy.Event{Type: understudy.EventStreamBroken, Route: x.route.name, Target: t.id,
-				Message: fmt.Sprintf("stream from %s broke after the answer began: %s", t.id, f.Message)})
+		if f.Class == understudy.ClassCanceled {
+			x.finish(t, "client_canceled", f)
+			return actDone, 0
 		}
+		x.finish(t, "stream_broken", f)
+		x.g.emit(understudy.Event{Type: understudy.EventStreamBroken, Route: x.route.name, Target: t.id,
+			Message: fmt.Sprintf("stream from %s broke after the answer began: %s", t.id, f.Message)})
 		return actDone, 0
 	}
 	x.g.log.Info("attempt failed", "route", x.route.name, "target", t.id, "class", f.Class, "status", f.Status, "msg", f.Message)
@@ -179,6 +186,7 @@ func (x *exchange) afterRetryable(ctx context.Context, t routeTarget, f *provide
 			// No Retry-After: back off with jitter, without hammering.
 			ra = jitter(rc.RetryAfterMaxWait.D(), x.g.rnd)
 		}
+		ra = min(ra, t.maxOpenFor)
 		x.cool(t, ra, fmt.Sprintf("rate limited (429), cooling down %s", ra.Round(time.Millisecond)), false)
 	case understudy.ClassQuota:
 		x.cool(t, longCooldown(t, f.RetryAfter), "quota or billing exhausted: "+f.Message+" — needs a person", true)
@@ -215,6 +223,9 @@ func longCooldown(t routeTarget, ra time.Duration) time.Duration {
 }
 
 func (x *exchange) cool(t routeTarget, d time.Duration, reason string, needsPerson bool) {
+	// An upstream's Retry-After is capped: a bogus year-long value must not
+	// take a target out until restart.
+	d = min(d, t.maxOpenFor)
 	t.breaker.Trip(d, reason)
 	lvl := x.g.log.Warn
 	if needsPerson {
@@ -265,11 +276,10 @@ func (x *exchange) returnUpstream(t routeTarget, f *provider.Failure) {
 	if _, _, _, ok := chat.ParseError(f.Body); ok && f.Status >= 400 {
 		h := x.w.Header()
 		h.Set("Content-Type", "application/json")
-		h.Set("X-Understudy-Route", x.route.name)
+		x.routeHeaders()
 		if f.Target != "" {
 			h.Set("X-Understudy-Target", f.Target)
 		}
-		h.Set("X-Understudy-Attempts", fmt.Sprint(x.attempts))
 		x.w.WriteHeader(f.Status)
 		_, _ = x.w.Write(f.Body)
 		return
@@ -291,11 +301,34 @@ func (x *exchange) exhausted() {
 	x.finish(routeTarget{}, "unavailable", &provider.Failure{Class: understudy.ClassServer})
 	x.g.emit(understudy.Event{Type: understudy.EventRouteExhausted, Route: x.route.name,
 		Message: "no target could answer: " + strings.Join(x.notes, "; ")})
+	x.routeHeaders()
 	writeError(x.w, x.g.log, &understudy.Error{
 		Code:       understudy.EUNAVAILABLE,
 		Message:    fmt.Sprintf("No upstream model for %q can answer right now (%s). Please retry later.", x.route.name, strings.Join(x.notes, "; ")),
 		RetryAfter: x.retryAfter(),
 	})
+}
+
+// routeHeaders names the route and the attempts made on an error answer.
+func (x *exchange) routeHeaders() {
+	h := x.w.Header()
+	h.Set("X-Understudy-Route", x.route.name)
+	h.Set("X-Understudy-Attempts", strconv.Itoa(x.attempts))
+}
+
+// attemptSafely runs one attempt and releases its concurrency slot; a panic
+// (a bug) still releases the slot and the breaker's trial before going on up.
+func (x *exchange) attemptSafely(ctx context.Context, t routeTarget, done func(health.Outcome)) result {
+	ok := false
+	defer func() {
+		t.release()
+		if !ok {
+			done(health.Ignore)
+		}
+	}()
+	res := x.attempt(ctx, t)
+	ok = true
+	return res
 }
 
 // retryAfter is the time until the first target of the route may be tried
@@ -323,6 +356,7 @@ func (x *exchange) deadline(ctx context.Context) {
 		return
 	}
 	x.finish(routeTarget{}, "deadline", &provider.Failure{Class: understudy.ClassDeadline})
+	x.routeHeaders()
 	writeError(x.w, x.g.log, &understudy.Error{
 		Code: understudy.EUPSTREAM, Status: http.StatusGatewayTimeout, Type: "timeout", UpstreamCode: "deadline_exceeded",
 		Message: fmt.Sprintf("No answer for %q within the request deadline of %s (%s).", x.route.name, x.route.timeouts.Total.D(), strings.Join(x.notes, "; ")),

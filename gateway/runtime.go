@@ -123,7 +123,7 @@ func (g *Gateway) targetFor(rt *runtime, prev *runtime, p config.Provider, tc co
 		id: id, provider: p.Name, model: tc.Model, up: up, client: g.client,
 		maxConc: int64(maxConc), probe: p.Probe, signature: sig, maxOpenFor: p.Breaker.MaxOpenFor.D(),
 	}
-	t.breaker = health.NewBreaker(id, breakerSettings(p.Breaker), g.clk, g.onBreakerChange)
+	t.breaker = health.NewBreaker(id, breakerSettings(p.Breaker), g.clk, func(tr health.Transition) { g.onBreakerChange(t, tr) })
 	rt.targets[id] = t
 	return t, nil
 }

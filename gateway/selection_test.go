@@ -98,3 +98,27 @@ func TestRetryBudget(t *testing.T) {
 		t.Errorf("got a second retry with no requests, want only the floor")
 	}
 }
+
+func TestPlainChunk(t *testing.T) {
+	tests := []struct {
+		name string
+		data string
+		want bool
+	}{
+		{"content", `{"id":"c","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}`, true},
+		{"content with null usage", `{"choices":[{"delta":{"content":"hi"},"finish_reason":null}],"usage":null}`, true},
+		{"finish", `{"choices":[{"delta":{},"finish_reason":"stop"}]}`, false},
+		{"finish with spaces", `{"choices":[{"delta":{},"finish_reason": "stop"}]}`, false},
+		{"two choices, one finished", `{"choices":[{"finish_reason":null},{"finish_reason":"stop"}]}`, false},
+		{"usage", `{"choices":[],"usage":{"total_tokens":3}}`, false},
+		{"error", `{"error":{"message":"x"}}`, false},
+		{"malformed", `{"choices":[`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := plainChunk([]byte(tt.data)); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

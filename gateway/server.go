@@ -21,10 +21,25 @@ func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", g.serveChat)
 	mux.HandleFunc("GET /v1/models", g.serveModels)
+	mux.HandleFunc("/v1/chat/completions", methodNotAllowed("POST"))
+	mux.HandleFunc("/v1/models", methodNotAllowed("GET"))
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, g.log, understudy.Errorf(understudy.ENOTFOUND, "unknown endpoint %s %s; this gateway serves POST /v1/chat/completions and GET /v1/models", r.Method, r.URL.Path))
 	})
 	return mux
+}
+
+// bodyReadTimeout bounds reading a request body.
+const bodyReadTimeout = 30 * time.Second
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_ = json.NewEncoder(w).Encode(chat.NewErrorBody(fmt.Sprintf("method %s not allowed on %s; use %s", r.Method, r.URL.Path, allow),
+			"invalid_request_error", "", "method_not_allowed"))
+	}
 }
 
 // authenticate finds the client's key. With no keys configured (loopback
@@ -89,18 +104,12 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	n := g.inflight.Add(1)
-	defer g.inflight.Add(-1)
-	g.metrics.inflight.Set(float64(n))
-	defer func() { g.metrics.inflight.Set(float64(g.inflight.Load())) }()
-	if max := rt.cfg.Limits.MaxInflight; max > 0 && n > int64(max) {
-		g.metrics.shed.WithLabelValues("inflight_limit").Inc()
-		e := understudy.Errorf(understudy.EUNAVAILABLE, "the gateway is at capacity (%d requests in flight); retry shortly", max)
-		e.RetryAfter = rt.cfg.Limits.ShedRetryAfter.D()
-		writeError(w, g.log, e)
-		return
-	}
+	// The body is read before admission, under its own deadline, so a slow
+	// sender holds no in-flight slot.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rt.cfg.Limits.MaxBodyBytes))
+	_ = rc.SetReadDeadline(time.Time{})
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -124,6 +133,17 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		reject("", &understudy.Error{Code: understudy.ENOTFOUND, Param: "model",
 			Message: fmt.Sprintf("The model %q does not exist. Known models: %s.", req.Model, strings.Join(rt.routeNames, ", "))})
+		return
+	}
+	n := g.inflight.Add(1)
+	defer g.inflight.Add(-1)
+	g.metrics.inflight.Inc()
+	defer g.metrics.inflight.Dec()
+	if max := rt.cfg.Limits.MaxInflight; max > 0 && n > int64(max) {
+		g.metrics.shed.WithLabelValues("inflight_limit").Inc()
+		e := understudy.Errorf(understudy.EUNAVAILABLE, "the gateway is at capacity (%d requests in flight); retry shortly", max)
+		e.RetryAfter = rt.cfg.Limits.ShedRetryAfter.D()
+		writeError(w, g.log, e)
 		return
 	}
 	// The overall deadline runs on the gateway's clock (not context.WithTimeout)

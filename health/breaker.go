@@ -253,12 +253,41 @@ func NewBreaker(target string, s Settings, clk clockwork.Clock, onChange func(Tr
 // Target returns the target name the breaker was made for.
 func (b *Breaker) Target() string { return b.target }
 
+// Outcome is how an allowed request ended, for the breaker.
+type Outcome int
+
+const (
+	// Success counts for the target.
+	Success Outcome = iota
+	// Failure counts against the target.
+	Failure
+	// Ignore counts nothing (the client left, the request's own deadline ran
+	// out) and frees a half-open trial slot for another trial.
+	Ignore
+)
+
 // Allow asks to send one request. When allowed, done must be called once with
 // the request's outcome (for a stream, when it ends); later calls are ignored,
 // and so is a done issued before the breaker changed state. A HalfOpen trial
 // whose done is never called holds its slot until a probe result or Trip
 // moves the breaker on.
 func (b *Breaker) Allow() (done func(success bool), err error) {
+	d, err := b.AllowOutcome()
+	if err != nil {
+		return nil, err
+	}
+	return func(success bool) {
+		if success {
+			d(Success)
+		} else {
+			d(Failure)
+		}
+	}, nil
+}
+
+// AllowOutcome is Allow with a three-way outcome, so that a request that
+// tells nothing about the target (Ignore) neither counts nor keeps a slot.
+func (b *Breaker) AllowOutcome() (done func(Outcome), err error) {
 	b.mu.Lock()
 	b.refresh(b.clk.Now())
 	switch b.state {
@@ -275,11 +304,17 @@ func (b *Breaker) Allow() (done func(success bool), err error) {
 	gen := b.gen
 	b.unlock()
 	called := false // guarded by b.mu
-	return func(success bool) {
+	return func(o Outcome) {
 		b.mu.Lock()
 		if !called {
 			called = true
-			b.finish(gen, success)
+			if o == Ignore {
+				if gen == b.gen && b.state == HalfOpen && b.trials > 0 {
+					b.trials--
+				}
+			} else {
+				b.finish(gen, o == Success)
+			}
 		}
 		b.unlock()
 	}, nil

@@ -492,3 +492,36 @@ func BenchmarkAllowDone(b *testing.B) {
 		})
 	})
 }
+
+// TestIgnoreOutcome: an ignored outcome counts nothing and frees a half-open
+// trial slot, so a client that leaves can neither close nor hold the breaker.
+func TestIgnoreOutcome(t *testing.T) {
+	b, clk, _ := MustBreaker(t, Settings{ConsecutiveFailures: 2, OpenFor: time.Second})
+	for i := 0; i < 2; i++ {
+		d, err := b.AllowOutcome()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			// An ignored outcome between two failures does not reset the count.
+			d2, _ := b.AllowOutcome()
+			d2(Ignore)
+		}
+		d(Failure)
+	}
+	if got := b.State(); got != Open {
+		t.Fatalf("got %s, want open after 2 failures around an ignored outcome", got)
+	}
+	clk.Advance(time.Second)
+	d, err := b.AllowOutcome()
+	if err != nil || b.State() != HalfOpen {
+		t.Fatalf("got %v in %s, want a half-open trial", err, b.State())
+	}
+	d(Ignore)
+	if got := b.State(); got != HalfOpen {
+		t.Errorf("got %s after an ignored trial, want still half-open", got)
+	}
+	if _, err := b.AllowOutcome(); err != nil {
+		t.Errorf("got %v, want the freed trial slot", err)
+	}
+}

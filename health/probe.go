@@ -69,7 +69,16 @@ func RunProbes(ctx context.Context, clk clockwork.Clock, b *Breaker, s ProbeSett
 	st, changed := b.stateChanged()
 	last := clk.Now() // end of the last probe, or when the breaker entered or left Closed
 	for {
-		if !wait(ctx, clk, s.interval(st), last, changed) {
+		due := s.interval(st)
+		if due > 0 {
+			// Never probe a target that is cooling down (a long Retry-After,
+			// exhausted quota, a refused key): its result would be ignored
+			// and the provider asked us to stay away.
+			if cool := b.Snapshot().CoolDownUntil; cool.After(last.Add(due)) {
+				due = cool.Sub(last)
+			}
+		}
+		if !wait(ctx, clk, due, last, changed) {
 			if ctx.Err() != nil {
 				return
 			}

@@ -223,21 +223,25 @@ func TestRunProbesCancel(t *testing.T) {
 	}
 }
 
+// TestRunProbesTrip: a target cooling down is not probed at all (the
+// provider asked us to stay away); the first probe comes when the cool-down
+// ends, and its success closes the breaker.
 func TestRunProbesTrip(t *testing.T) {
 	b, clk, _ := MustBreaker(t, Settings{})
 	p := startProber(t, clk, b, ProbeSettings{Interval: 2 * time.Second},
 		func(context.Context) error { return nil })
 	b.Trip(5*time.Second, "insufficient_quota")
-	for i := range 2 { // probes at 2s and 4s succeed but cannot close it
-		p.waitTimers(1)
-		clk.Advance(2 * time.Second)
-		p.result()
-		if got := b.State(); got != Open {
-			t.Fatalf("state after probe %d in cool-down: got %s, want open", i, got)
-		}
-	}
 	p.waitTimers(1)
-	clk.Advance(2 * time.Second) // 6s: cool-down over
+	clk.Advance(4 * time.Second) // 2s and 4s: inside the cool-down, no probe
+	select {
+	case r := <-p.results:
+		t.Fatalf("got a probe at %s inside the cool-down: %+v", 4*time.Second, r)
+	default:
+	}
+	if got := b.State(); got != Open {
+		t.Fatalf("state in cool-down: got %s, want open", got)
+	}
+	clk.Advance(time.Second) // 5s: cool-down over
 	p.result()
 	if got := b.State(); got != Closed {
 		t.Errorf("state after cool-down: got %s, want closed", got)

@@ -80,16 +80,18 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
-		w := config.NewWatcher(path, getenv, log, func(next *config.Config) {
+		w := config.NewWatcher(path, getenv, log, func(next *config.Config) error {
 			if err := gw.Apply(next); err != nil {
-				log.Error("config rejected: keeping the running one", "err", err)
-				return
+				return err
 			}
 			if next.Listen != cfg.Listen {
 				log.Warn("listen address changed in the config: restart to apply it", "running", cfg.Listen, "configured", next.Listen)
 			}
 			level.Set(parseLevel(next.Log.Level))
-		}, config.WithCurrent(cfg), config.WithSignals(hup))
+			return nil
+		}, config.WithCurrent(cfg), config.WithSignals(hup), config.WithOnReject(func(err error) {
+			gw.ConfigRejected(err)
+		}))
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = w.Run(ctx) }()
