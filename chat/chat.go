@@ -8,18 +8,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
 // Request is a chat completion request. Only the fields the gateway uses are
-// decoded; Raw keeps every field as sent so unknown ones pass through.
+// decoded; the body is kept as sent so every other field passes through
+// byte for byte.
 type Request struct {
 	Model        string
 	Stream       bool
 	IncludeUsage bool // stream_options.include_usage
 	Messages     []Message
 	User         string
-	raw          map[string]json.RawMessage
+
+	body                 []byte
+	modelStart, modelEnd int // the model value's bytes in body
 }
 
 // Message is one conversation turn. Content stays raw: a string, an array of
@@ -44,20 +48,14 @@ func (e *FieldError) Error() string {
 
 var validRoles = map[string]bool{"system": true, "developer": true, "user": true, "assistant": true, "tool": true, "function": true}
 
-// ParseRequest decodes and validates a request body. Errors are *FieldError.
+// ParseRequest decodes and validates a request body in one pass over its
+// top-level fields. Errors are *FieldError.
 func ParseRequest(body []byte) (*Request, error) {
-	var raw map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&raw); err != nil {
-		return nil, &FieldError{Message: "invalid JSON body: " + jsonErr(err)}
+	r := &Request{body: body}
+	raw, err := r.scan()
+	if err != nil {
+		return nil, err
 	}
-	if dec.More() {
-		return nil, &FieldError{Message: "invalid JSON body: unexpected data after the JSON object"}
-	}
-	if raw == nil {
-		return nil, &FieldError{Message: "invalid JSON body: expected an object"}
-	}
-	r := &Request{raw: raw}
 	if err := decodeField(raw, "model", &r.Model); err != nil {
 		return nil, err
 	}
@@ -93,24 +91,66 @@ func ParseRequest(body []byte) (*Request, error) {
 	r.Messages = make([]Message, len(list))
 	for i, m := range list {
 		field := fmt.Sprintf("messages[%d]", i)
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(m, &fields); err != nil || fields == nil {
+		var msg struct {
+			Role    json.RawMessage `json:"role"`
+			Content json.RawMessage `json:"content"`
+		}
+		if len(m) == 0 || m[0] != '{' || json.Unmarshal(m, &msg) != nil {
 			return nil, &FieldError{Field: field, Message: "must be an object"}
 		}
-		if err := decodeField(fields, "role", &r.Messages[i].Role); err != nil {
-			err.(*FieldError).Field = field + ".role"
-			return nil, err
+		if len(msg.Role) == 0 || isNull(msg.Role) || json.Unmarshal(msg.Role, &r.Messages[i].Role) != nil {
+			return nil, &FieldError{Field: field + ".role", Message: "must be a string: one of system, developer, user, assistant, tool, function"}
 		}
 		if !validRoles[r.Messages[i].Role] {
-			return nil, &FieldError{Field: field + ".role", Message: fmt.Sprintf("%q is not one of system, developer, user, assistant, tool", r.Messages[i].Role)}
+			return nil, &FieldError{Field: field + ".role", Message: fmt.Sprintf("%q is not one of system, developer, user, assistant, tool, function", r.Messages[i].Role)}
 		}
-		c := fields["content"]
+		c := msg.Content
 		if len(c) > 0 && !isNull(c) && c[0] != '"' && c[0] != '[' {
 			return nil, &FieldError{Field: field + ".content", Message: "must be a string, an array of content parts, or null"}
 		}
 		r.Messages[i].Content = c
 	}
 	return r, nil
+}
+
+// scan walks the top-level object once, returning each field's raw value
+// (sharing the body's bytes) and recording where the model value lies.
+func (r *Request) scan() (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, &FieldError{Message: "invalid JSON body: " + jsonErr(err)}
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, &FieldError{Message: "invalid JSON body: expected an object"}
+	}
+	raw := make(map[string]json.RawMessage, 8)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, &FieldError{Message: "invalid JSON body: " + jsonErr(err)}
+		}
+		key, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, &FieldError{Message: "invalid JSON body: " + jsonErr(err)}
+		}
+		end := int(dec.InputOffset())
+		if _, dup := raw[key]; dup && (key == "model" || key == "messages" || key == "stream") {
+			return nil, &FieldError{Field: key, Message: "given twice"}
+		}
+		raw[key] = r.body[end-len(v) : end]
+		if key == "model" {
+			r.modelStart, r.modelEnd = end-len(v), end
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, &FieldError{Message: "invalid JSON body: " + jsonErr(err)}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, &FieldError{Message: "invalid JSON body: unexpected data after the JSON object"}
+	}
+	return raw, nil
 }
 
 func decodeField(raw map[string]json.RawMessage, name string, v any) error {
@@ -138,21 +178,15 @@ func jsonErr(err error) string {
 	return err.Error()
 }
 
-// Body returns the request as JSON with model set to the given upstream model
-// id and every other field exactly as the client sent it.
+// Body returns the request with model set to the given upstream model id
+// and every other byte exactly as the client sent it.
 func (r *Request) Body(model string) []byte {
-	out := make(map[string]json.RawMessage, len(r.raw))
-	for k, v := range r.raw {
-		out[k] = v
-	}
 	m, _ := json.Marshal(model)
-	out["model"] = m
-	b, _ := json.Marshal(out)
-	return b
+	out := make([]byte, 0, len(r.body)-(r.modelEnd-r.modelStart)+len(m))
+	out = append(out, r.body[:r.modelStart]...)
+	out = append(out, m...)
+	return append(out, r.body[r.modelEnd:]...)
 }
-
-// Has reports whether the client sent the named top-level field.
-func (r *Request) Has(name string) bool { _, ok := r.raw[name]; return ok }
 
 // Error is OpenAI's error object.
 type Error struct {

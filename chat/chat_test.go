@@ -144,3 +144,23 @@ func TestChunkHasContent(t *testing.T) {
 		})
 	}
 }
+
+// TestBodyIsByteExact: only the model value changes; spacing, key order,
+// escapes and numbers are kept as the client sent them.
+func TestBodyIsByteExact(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`{"model":"assistant","messages":[{"role":"user","content":"<b>&</b>"}],"temperature":1.50}`,
+			`{"model":"gpt-4o","messages":[{"role":"user","content":"<b>&</b>"}],"temperature":1.50}`},
+		{"{ \"messages\" : [{\"role\":\"user\",\"content\":\"hi\"}] ,\n  \"model\" :   \"assistant\" , \"seed\": 1e3 }",
+			"{ \"messages\" : [{\"role\":\"user\",\"content\":\"hi\"}] ,\n  \"model\" :   \"gpt-4o\" , \"seed\": 1e3 }"},
+	}
+	for _, tt := range tests {
+		r, err := ParseRequest([]byte(tt.in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(r.Body("gpt-4o")); got != tt.want {
+			t.Errorf("got  %s\nwant %s", got, tt.want)
+		}
+	}
+}

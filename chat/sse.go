@@ -22,6 +22,7 @@ type SSEReader struct {
 	r       *bufio.Reader
 	maxLine int
 	line    []byte
+	sawCR   bool // the last line ended in \r: skip a \n that follows
 }
 
 // NewSSEReader reads events from r; lines longer than maxLine bytes fail with
@@ -80,29 +81,42 @@ func (s *SSEReader) Next() (Event, error) {
 	}
 }
 
-// readLine returns one line without its terminator (\n, \r\n or \r).
+// readLine returns one line without its terminator (\n, \r\n or \r). A line
+// ending in \r is returned at once, without waiting to see whether \n follows.
 func (s *SSEReader) readLine() ([]byte, error) {
 	s.line = s.line[:0]
 	for {
-		b, err := s.r.ReadByte()
-		if err != nil {
-			if err == io.EOF && len(s.line) > 0 {
-				return s.line, nil
+		n := s.r.Buffered()
+		if n == 0 {
+			if _, err := s.r.Peek(1); err != nil {
+				if err == io.EOF && len(s.line) > 0 {
+					return s.line, nil
+				}
+				return nil, err
 			}
-			return nil, err
+			n = s.r.Buffered()
 		}
-		switch b {
-		case '\n':
-			return s.line, nil
-		case '\r':
-			if next, err := s.r.Peek(1); err == nil && next[0] == '\n' {
-				_, _ = s.r.ReadByte()
+		buf, _ := s.r.Peek(n)
+		if s.sawCR {
+			s.sawCR = false
+			if buf[0] == '\n' {
+				_, _ = s.r.Discard(1)
+				continue
 			}
+		}
+		if i := bytes.IndexAny(buf, "\r\n"); i >= 0 {
+			if len(s.line)+i > s.maxLine {
+				return nil, ErrLineTooLong
+			}
+			s.line = append(s.line, buf[:i]...)
+			s.sawCR = buf[i] == '\r'
+			_, _ = s.r.Discard(i + 1)
 			return s.line, nil
 		}
-		if len(s.line) >= s.maxLine {
+		if len(s.line)+len(buf) > s.maxLine {
 			return nil, ErrLineTooLong
 		}
-		s.line = append(s.line, b)
+		s.line = append(s.line, buf...)
+		_, _ = s.r.Discard(len(buf))
 	}
 }

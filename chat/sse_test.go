@@ -110,3 +110,29 @@ func abs(n int) int {
 	}
 	return n
 }
+
+// TestSSEReaderDoesNotWaitAfterCR: an event ended by bare CRs is delivered
+// at once, without waiting for the next byte of a live stream.
+func TestSSEReaderDoesNotWaitAfterCR(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() { _, _ = pw.Write([]byte("data: x\r\r")) }()
+	ev, err := NewSSEReader(pr, 0).Next()
+	if err != nil || string(ev.Data) != "x" {
+		t.Fatalf("got %q %v, want x", ev.Data, err)
+	}
+}
+
+func BenchmarkSSEReader(b *testing.B) {
+	chunk := `data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":" word"},"finish_reason":null}]}` + "\n\n"
+	in := []byte(strings.Repeat(chunk, 100))
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		rd := NewSSEReader(bytes.NewReader(in), 0)
+		for {
+			if _, err := rd.Next(); err != nil {
+				break
+			}
+		}
+	}
+}
