@@ -62,8 +62,13 @@ type result struct {
 // attempt sends the request to t once. On success it has written the answer
 // to the client; on a failure before commit it has written nothing.
 func (x *exchange) attempt(ctx context.Context, t routeTarget) result {
-	actx, cancel := context.WithCancelCause(ctx)
+	// The attempt's context follows the request's (client gone, deadline)
+	// through a link that a finished stream can cut, so that it may read the
+	// end of the upstream response after the client has hung up.
+	actx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(nil)
+	unlink := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
+	defer unlink()
 	actx = withConnectTimeout(actx, x.route.timeouts.Connect.D())
 	start := x.g.clk.Now()
 	limit, cause := x.route.timeouts.FirstToken.D(), errFirstToken
@@ -87,7 +92,7 @@ func (x *exchange) attempt(ctx context.Context, t routeTarget) result {
 		return result{fail: provider.ClassifyResponse(resp.StatusCode, resp.Header, body, x.g.clk.Now())}
 	}
 	if x.req.Stream {
-		s := &streamer{x: x, t: t, resp: resp, ctx: actx, cancel: cancel, ttftTimer: ttftTimer, start: start}
+		s := &streamer{x: x, t: t, resp: resp, ctx: actx, cancel: cancel, unlink: unlink, ttftTimer: ttftTimer, start: start}
 		return s.run()
 	}
 	return x.whole(actx, t, resp, start)
@@ -190,6 +195,7 @@ type streamer struct {
 	resp      *http.Response
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
+	unlink    func() bool // cuts the link to the client's context
 	ttftTimer clockwork.Timer
 	start     time.Time
 
@@ -341,7 +347,9 @@ func (s *streamer) flush() bool {
 func (s *streamer) finish() result {
 	s.write(doneData)
 	// Read what follows [DONE] (usually nothing) so the upstream connection
-	// goes back to the pool instead of being closed; the idle timer bounds it.
+	// goes back to the pool instead of being closed, even if the client hangs
+	// up on seeing [DONE]; the idle timer bounds it.
+	s.unlink()
 	_, _ = io.Copy(io.Discard, io.LimitReader(s.resp.Body, 4<<10))
 	return result{committed: true, ttft: s.ttft, usage: s.usage}
 }

@@ -2,8 +2,14 @@ package gateway_test
 
 import (
 	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/understudy/understudy"
@@ -179,5 +185,42 @@ func TestAllTargetsDown(t *testing.T) {
 	}
 	if after := h.requests("primary"); after != before {
 		t.Errorf("primary saw %d more attempts while its circuit was open, want 0", after-before)
+	}
+}
+
+// TestUpstreamConnectionsReused: a stream's upstream connection goes back
+// to the pool after [DONE] even when the upstream ends its response a moment
+// later, so sequential requests share one connection.
+func TestUpstreamConnectionsReused(t *testing.T) {
+	var conns atomic.Int64
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, `data: {"id":"c","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}]}`+"\n\n")
+		_, _ = io.WriteString(w, `data: {"id":"c","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`+"\n\n")
+		_, _ = io.WriteString(w, "data: [DONE]\n\n")
+		http.NewResponseController(w).Flush()
+		time.Sleep(5 * time.Millisecond) // an upstream that ends its response a little after [DONE]
+	}))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	up.Start()
+	defer up.Close()
+	cfg := strings.Replace(baseConfig, `"${SIM_URL}/primary/v1"`, `"${UP_URL}/v1"`, 1)
+	h := newHarness(t, withConfig(cfg), withEnv("UP_URL", up.URL))
+	ctx := testCtx(t)
+	for i := 0; i < 10; i++ {
+		got := h.askStream(ctx)
+		if got.err != nil || got.text != "Hi" {
+			t.Fatalf("got %q %v", got.text, got.err)
+		}
+		// The attempt is recorded once the gateway has finished with the
+		// upstream response.
+		h.events.waitAttempts(ctx, t, i+1, class(understudy.ClassSuccess))
+	}
+	if n := conns.Load(); n > 1 {
+		t.Errorf("gateway opened %d upstream connections for 10 sequential streams, want 1", n)
 	}
 }

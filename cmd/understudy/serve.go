@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -31,6 +32,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	cfg, err := config.Load(*path, getenv)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return fmt.Errorf("%w\n(pass -config FILE; docs/configuration.md describes the file, config/testdata/example.yaml is a full example, and \"understudy demo\" runs without one)", err)
+	}
 	if err != nil {
 		return err
 	}
