@@ -220,7 +220,10 @@ func TestUpstreamConnectionsReused(t *testing.T) {
 		// upstream response.
 		h.events.waitAttempts(ctx, t, i+1, class(understudy.ClassSuccess))
 	}
-	if n := conns.Load(); n > 1 {
-		t.Errorf("gateway opened %d upstream connections for 10 sequential streams, want 1", n)
+	// The transport returns a drained connection to its pool from its own
+	// goroutine, so a request may rarely race ahead of it; without the drain
+	// every stream would need a new connection.
+	if n := conns.Load(); n > 3 {
+		t.Errorf("gateway opened %d upstream connections for 10 sequential streams, want at most 3", n)
 	}
 }
