@@ -1,0 +1,76 @@
+package gateway_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/understudy/understudy/gateway"
+)
+
+const benchAnswer = `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there."},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}`
+
+// BenchmarkOverhead compares, in one run, a request sent directly to a fast
+// upstream, through a bare httputil.ReverseProxy, and through the gateway.
+// The whole load (client, proxy, upstream) runs in this process; see bench/
+// for the multi-process load benchmark.
+func BenchmarkOverhead(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, benchAnswer)
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 256} // pooled like the gateway's
+	proxy := httptest.NewServer(rp)
+	defer proxy.Close()
+	cfg := mustConfig(b, `
+listen: 127.0.0.1:0
+providers:
+  - {name: up, base_url: "`+up.URL+`/v1", probe: {disabled: true}}
+routes:
+  - name: assistant
+    tiers:
+      - [{provider: up, model: m}]
+`, func(string) string { return "" })
+	gw, err := gateway.New(cfg, gateway.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer gw.Close()
+	gws := httptest.NewServer(gw.Handler())
+	defer gws.Close()
+
+	body := `{"model":"assistant","messages":[{"role":"user","content":"Hello"}]}`
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	for _, s := range []struct{ name, url string }{
+		{"direct", up.URL},
+		{"reverse-proxy", proxy.URL},
+		{"understudy", gws.URL},
+	} {
+		b.Run(s.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					resp, err := client.Post(s.url+"/v1/chat/completions", "application/json", strings.NewReader(body))
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						b.Errorf("status %d", resp.StatusCode)
+						return
+					}
+				}
+			})
+		})
+	}
+}
