@@ -24,6 +24,7 @@ type Request struct {
 
 	body                 []byte
 	modelStart, modelEnd int // the model value's bytes in body
+	msgsEnd              int // offset of the messages array's closing ']'
 }
 
 // Message is one conversation turn. Content stays raw: a string, an array of
@@ -140,8 +141,11 @@ func (r *Request) scan() (map[string]json.RawMessage, error) {
 			return nil, &FieldError{Field: key, Message: "given twice"}
 		}
 		raw[key] = r.body[end-len(v) : end]
-		if key == "model" {
+		switch key {
+		case "model":
 			r.modelStart, r.modelEnd = end-len(v), end
+		case "messages":
+			r.msgsEnd = end - 1
 		}
 	}
 	if _, err := dec.Token(); err != nil {
