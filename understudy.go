@@ -108,6 +108,7 @@ const (
 	EventConfigReloaded = "config.reloaded"
 	EventConfigRejected = "config.rejected"
 	EventStreamBroken   = "stream.broken"
+	EventStreamResumed  = "stream.resumed"
 	EventRouteExhausted = "route.exhausted"
 )
 

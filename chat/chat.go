@@ -271,6 +271,7 @@ type Usage struct {
 // Chunk is the part of a stream chunk the gateway reads.
 type Chunk struct {
 	ID      string          `json:"id"`
+	Created json.RawMessage `json:"created"`
 	Model   string          `json:"model"`
 	Choices []ChunkChoice   `json:"choices"`
 	Usage   *Usage          `json:"usage"`
@@ -312,6 +313,27 @@ func isEmptyValue(v json.RawMessage) bool {
 		return true
 	}
 	return false
+}
+
+// Text returns the content text of choice 0 in this chunk, and whether it
+// carries tool-call data or more than one choice.
+func (c *Chunk) Text() (text string, tools, multi bool) {
+	for _, ch := range c.Choices {
+		if ch.Index != 0 {
+			multi = true
+			continue
+		}
+		if v, ok := ch.Delta["content"]; ok && !isEmptyValue(v) {
+			_ = json.Unmarshal(v, &text)
+		}
+		if v, ok := ch.Delta["tool_calls"]; ok && !isEmptyValue(v) {
+			tools = true
+		}
+		if v, ok := ch.Delta["function_call"]; ok && !isEmptyValue(v) {
+			tools = true
+		}
+	}
+	return text, tools, multi
 }
 
 // Finished reports whether any choice carries a finish reason.

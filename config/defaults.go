@@ -97,6 +97,7 @@ func (c *Config) ApplyDefaults() {
 	for i := range c.Providers {
 		p := &c.Providers[i]
 		setDefault(&p.Kind, KindOpenAI)
+		setDefault(&p.Continuation, ContinueInstruction)
 		if p.Kind == KindAzure {
 			setDefault(&p.APIVersion, DefaultAzureAPIVersion)
 		}

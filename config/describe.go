@@ -51,6 +51,11 @@ func (c *Config) Describe(w io.Writer) {
 			}
 		}
 		t := r.Timeouts
+		if r.Resume.Disabled {
+			p("    resume\toff: a stream broken mid-answer ends with an error event")
+		} else {
+			p("    resume\ton: a stream broken mid-answer continues on the next target")
+		}
 		p("    timeouts\tconnect %s, first token %s, stream idle %s, response %s, total %s",
 			t.Connect, t.FirstToken, t.StreamIdle, t.Response, t.Total)
 		rt := r.Retry
@@ -69,6 +74,7 @@ func (c *Config) Describe(w io.Writer) {
 		if pr.Kind == KindAzure {
 			line += "\tapi_version " + pr.APIVersion
 		}
+		line += "\tcontinuation " + pr.Continuation
 		p("%s", line)
 		if len(pr.Headers) > 0 {
 			p("    headers\t%s (values not shown)", strings.Join(sortedKeys(pr.Headers), ", "))

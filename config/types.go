@@ -83,6 +83,13 @@ type Provider struct {
 	Probe Probe `yaml:"probe"`
 	// Breaker configures the circuit breaker of each target of this provider.
 	Breaker Breaker `yaml:"breaker"`
+	// Continuation is how this provider's targets are asked to continue an
+	// answer another target left cut mid-stream: "prefix" (Mistral,
+	// DeepSeek: a final assistant message with "prefix": true),
+	// "continue_final_message" (vLLM), "instruction" (the partial answer then
+	// a user message asking to continue; works anywhere), or "none" (never
+	// used to continue). Default "instruction". A target may override it.
+	Continuation string `yaml:"continuation"`
 }
 
 // Probe configures active probes: a tiny chat completion sent to each target.
@@ -115,6 +122,14 @@ type Breaker struct {
 	HalfOpenRequests int `yaml:"half_open_requests"`
 }
 
+// Continuation modes (see Provider.Continuation).
+const (
+	ContinuePrefix       = "prefix"
+	ContinueFinalMessage = "continue_final_message"
+	ContinueInstruction  = "instruction"
+	ContinueNone         = "none"
+)
+
 // Selection policies inside a tier.
 const (
 	SelectWeighted = "weighted" // random, proportional to weight
@@ -133,6 +148,16 @@ type Route struct {
 	Timeouts Timeouts `yaml:"timeouts"`
 	// Retry bounds retries and waits.
 	Retry Retry `yaml:"retry"`
+	// Resume controls mid-stream continuation.
+	Resume Resume `yaml:"resume"`
+}
+
+// Resume controls what happens when a stream breaks after text reached the
+// client.
+type Resume struct {
+	// Disabled turns continuation off: a broken stream then ends with an
+	// explicit error event. Default false (continuation on).
+	Disabled bool `yaml:"disabled"`
 }
 
 // Target is one model on one provider.
@@ -148,6 +173,8 @@ type Target struct {
 	ContextWindow int `yaml:"context_window"`
 	// MaxConcurrency overrides the provider's. Default 0 = the provider's.
 	MaxConcurrency int `yaml:"max_concurrency"`
+	// Continuation overrides the provider's. Default "" = the provider's.
+	Continuation string `yaml:"continuation"`
 }
 
 // Timeouts of a route.

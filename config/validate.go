@@ -210,6 +210,7 @@ func (v *validator) providers(ps []Provider) map[string]int {
 		path := fmt.Sprintf("providers[%d]", i)
 		v.nameAt(path+".name", p.Name, "provider", seen, i)
 		v.oneOf(path+".kind", p.Kind, KindOpenAI, KindAzure)
+		v.oneOf(path+".continuation", p.Continuation, ContinuePrefix, ContinueFinalMessage, ContinueInstruction, ContinueNone)
 		if p.BaseURL == "" {
 			v.add(path+".base_url", "", "required, e.g. https://api.openai.com/v1")
 		} else {
@@ -339,6 +340,9 @@ func (v *validator) tiers(route string, tiers [][]Target, providers map[string]i
 			}
 			v.atLeast(path+".context_window", tg.ContextWindow, 0)
 			v.atLeast(path+".max_concurrency", tg.MaxConcurrency, 0)
+			if tg.Continuation != "" {
+				v.oneOf(path+".continuation", tg.Continuation, ContinuePrefix, ContinueFinalMessage, ContinueInstruction, ContinueNone)
+			}
 			if tg.Provider == "" || tg.Model == "" {
 				continue
 			}

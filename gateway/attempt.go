@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"github.com/understudy/understudy"
 	"github.com/understudy/understudy/chat"
 	"github.com/understudy/understudy/provider"
@@ -78,7 +77,12 @@ func (x *exchange) attempt(ctx context.Context, t routeTarget) result {
 	ttftTimer := x.g.clk.AfterFunc(limit, func() { cancel(cause) })
 	defer ttftTimer.Stop()
 
-	req, err := t.up.NewRequest(actx, t.model, x.req.Body(t.model))
+	body := x.req.Body(t.model)
+	if x.stream != nil {
+		// Continue the answer the client has been receiving.
+		body = x.req.Continue(x.stream.text.String(), x.continuationMode(t)).Body(t.model)
+	}
+	req, err := t.up.NewRequest(actx, t.model, body)
 	if err != nil {
 		return result{fail: &provider.Failure{Class: understudy.ClassServer, Message: "building upstream request: " + err.Error()}}
 	}
@@ -92,7 +96,7 @@ func (x *exchange) attempt(ctx context.Context, t routeTarget) result {
 		return result{fail: provider.ClassifyResponse(resp.StatusCode, resp.Header, body, x.g.clk.Now())}
 	}
 	if x.req.Stream {
-		s := &streamer{x: x, t: t, resp: resp, ctx: actx, cancel: cancel, unlink: unlink, ttftTimer: ttftTimer, start: start}
+		s := &streamer{x: x, t: t, resp: resp, ctx: actx, cancel: cancel, unlink: unlink, ttftTimer: ttftTimer, start: start, resume: x.stream != nil}
 		return s.run()
 	}
 	return x.whole(actx, t, resp, start)
@@ -184,190 +188,4 @@ func dialer(base *net.Dialer) func(ctx context.Context, network, addr string) (n
 		}
 		return base.DialContext(ctx, network, addr)
 	}
-}
-
-// streamer relays one streaming attempt. Until the first chunk that carries
-// content, everything is buffered so that a failure can still fail over
-// unseen; from then on, chunks are relayed as they come.
-type streamer struct {
-	x         *exchange
-	t         routeTarget
-	resp      *http.Response
-	ctx       context.Context
-	cancel    context.CancelCauseFunc
-	unlink    func() bool // cuts the link to the client's context
-	ttftTimer clockwork.Timer
-	start     time.Time
-
-	pending      [][]byte // events held back before commit
-	pendingBytes int
-	rc           *http.ResponseController
-	committed    bool
-	finished     bool // a finish_reason was seen
-	usage        *chat.Usage
-	ttft         time.Duration
-}
-
-var doneData = []byte("[DONE]")
-
-func (s *streamer) run() result {
-	rd := chat.NewSSEReader(s.resp.Body, 0)
-	var idle clockwork.Timer
-	defer func() {
-		if idle != nil {
-			idle.Stop()
-		}
-	}()
-	for {
-		ev, err := rd.Next()
-		if err != nil {
-			if err == io.EOF && s.committed && s.finished {
-				// Complete answer without [DONE]: finalise at once.
-				s.x.g.metrics.missingDone.WithLabelValues(s.t.id).Inc()
-				return s.finish()
-			}
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			f := transportFailure(s.ctx, err, true)
-			if !s.committed && f.Class == understudy.ClassCut && len(s.pending) == 0 {
-				f.Message = "stream ended before any data: " + err.Error()
-			}
-			return s.failed(f)
-		}
-		if idle != nil {
-			idle.Reset(s.x.route.timeouts.StreamIdle.D())
-		}
-		if bytes.Equal(ev.Data, doneData) {
-			if !s.committed {
-				if !s.finished {
-					return s.failed(&provider.Failure{Class: understudy.ClassCut, Message: "stream ended with [DONE] before any content"})
-				}
-				if !s.commit() {
-					return s.failed(&provider.Failure{Class: understudy.ClassCanceled, Message: "client went away"})
-				}
-			}
-			return s.finish()
-		}
-		if ev.Name == "error" {
-			return s.failed(provider.ClassifyStreamError(ev.Data))
-		}
-		if s.committed && plainChunk(ev.Data) {
-			// Fast path for the bulk of a stream: a valid content chunk with
-			// no finish reason, usage or error needs no decoding.
-			if !s.write(ev.Data) {
-				return s.failed(&provider.Failure{Class: understudy.ClassCanceled, Message: "client went away"})
-			}
-			continue
-		}
-		var c chat.Chunk
-		if err := json.Unmarshal(ev.Data, &c); err != nil {
-			s.x.g.metrics.malformed.WithLabelValues(s.t.id).Inc()
-			s.x.g.log.Debug("skipped malformed stream chunk", "route", s.x.route.name, "target", s.t.id, "bytes", len(ev.Data))
-			continue
-		}
-		if len(c.Error) > 0 && string(c.Error) != "null" {
-			return s.failed(provider.ClassifyStreamError(ev.Data))
-		}
-		if c.Usage != nil {
-			s.usage = c.Usage
-		}
-		if c.Finished() {
-			s.finished = true
-		}
-		if s.committed {
-			if !s.write(ev.Data) {
-				return s.failed(&provider.Failure{Class: understudy.ClassCanceled, Message: "client went away"})
-			}
-			continue
-		}
-		s.pending = append(s.pending, ev.Data)
-		s.pendingBytes += len(ev.Data)
-		// Commit on the first chunk with content; also when the held-back
-		// chunks grow past a bound (an upstream sending only empty chunks).
-		if c.HasContent() || s.pendingBytes > maxPending {
-			if !s.commit() {
-				return s.failed(&provider.Failure{Class: understudy.ClassCanceled, Message: "client went away"})
-			}
-			idle = s.x.g.clk.AfterFunc(s.x.route.timeouts.StreamIdle.D(), func() { s.cancel(errStall) })
-		}
-	}
-}
-
-// commit sends the response headers and the held-back events.
-func (s *streamer) commit() bool {
-	s.ttftTimer.Stop()
-	s.ttft = s.x.g.clk.Since(s.start)
-	s.committed = true
-	s.x.setHeaders(s.t, s.resp)
-	h := s.x.w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	s.x.w.WriteHeader(http.StatusOK)
-	for _, d := range s.pending {
-		if !s.writeNoFlush(d) {
-			return false
-		}
-	}
-	s.pending = nil
-	return s.flush()
-}
-
-func (s *streamer) writeNoFlush(data []byte) bool {
-	w := s.x.w
-	if _, err := io.WriteString(w, "data: "); err != nil {
-		s.cancel(errClientGone)
-		return false
-	}
-	if _, err := w.Write(data); err != nil {
-		s.cancel(errClientGone)
-		return false
-	}
-	if _, err := io.WriteString(w, "\n\n"); err != nil {
-		s.cancel(errClientGone)
-		return false
-	}
-	return true
-}
-
-func (s *streamer) write(data []byte) bool { return s.writeNoFlush(data) && s.flush() }
-
-func (s *streamer) flush() bool {
-	if s.rc == nil {
-		s.rc = http.NewResponseController(s.x.w)
-	}
-	if err := s.rc.Flush(); err != nil {
-		s.cancel(errClientGone)
-		return false
-	}
-	return true
-}
-
-func (s *streamer) finish() result {
-	s.write(doneData)
-	// Read what follows [DONE] (usually nothing) so the upstream connection
-	// goes back to the pool instead of being closed, even if the client hangs
-	// up on seeing [DONE]; the idle timer bounds it.
-	s.unlink()
-	_, _ = io.Copy(io.Discard, io.LimitReader(s.resp.Body, 4<<10))
-	return result{committed: true, ttft: s.ttft, usage: s.usage}
-}
-
-// failed ends the attempt. Before commit nothing was sent and the caller may
-// fail over; after commit the client gets an explicit error event and no
-// [DONE], never a truncated answer that looks complete.
-func (s *streamer) failed(f *provider.Failure) result {
-	if !s.committed || f.Class == understudy.ClassCanceled {
-		return result{fail: f, committed: s.committed, ttft: s.ttft}
-	}
-	why := "the upstream model stopped responding mid-stream (" + string(f.Class) + ")"
-	if f.Class == understudy.ClassDeadline {
-		why = "the request reached its total time limit"
-	}
-	body := chat.NewErrorBody("The answer was interrupted: "+why+". The text received so far is incomplete.",
-		"server_error", "", "stream_interrupted")
-	b, _ := json.Marshal(body)
-	s.write(b)
-	return result{fail: f, committed: true, ttft: s.ttft}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/understudy/understudy"
 	"github.com/understudy/understudy/chat"
+	"github.com/understudy/understudy/config"
 	"github.com/understudy/understudy/health"
 	"github.com/understudy/understudy/provider"
 )
@@ -36,6 +37,12 @@ type exchange struct {
 	excludedModels map[string]bool
 	contextFloor   int
 	retriedSame    bool // the one quick same-target retry is spent
+	// stream is what the client has received of a streamed answer, from the
+	// first byte sent; nil before.
+	stream *streamState
+	// instruction marks targets that refused a prefill: they continue with
+	// an instruction instead.
+	instruction map[string]bool
 }
 
 // action is what to do after an attempt.
@@ -52,6 +59,9 @@ func (x *exchange) run(ctx context.Context) {
 	for _, tier := range x.route.tiers {
 		for _, t := range order(tier, x.route.selection, x.g.rnd) {
 			if x.excludedModels[t.model] || (x.contextFloor > 0 && t.contextWindow > 0 && t.contextWindow <= x.contextFloor) {
+				continue
+			}
+			if x.stream != nil && t.continuation == config.ContinueNone {
 				continue
 			}
 			for {
@@ -130,18 +140,14 @@ func (x *exchange) try(ctx context.Context, t routeTarget) (action, time.Duratio
 		t.observeLatency(x.g.clk.Since(started))
 	}
 	if res.committed {
-		// Bytes reached the client: the stream ended with an explicit error
-		// event (or the client left). Resuming is the next issue's work.
-		if f.Class == understudy.ClassCanceled {
-			x.finish(t, "client_canceled", f)
-			return actDone, 0
-		}
-		x.finish(t, "stream_broken", f)
-		x.g.emit(understudy.Event{Type: understudy.EventStreamBroken, Route: x.route.name, Target: t.id,
-			Message: fmt.Sprintf("stream from %s broke after the answer began: %s", t.id, f.Message)})
-		return actDone, 0
+		return x.streamBroke(t, f)
 	}
 	x.g.log.Info("attempt failed", "route", x.route.name, "target", t.id, "class", f.Class, "status", f.Status, "msg", f.Message)
+	if x.stream != nil {
+		if act, ok := x.continuationFailed(t, f); ok {
+			return act, 0
+		}
+	}
 	switch f.Class {
 	case understudy.ClassCanceled:
 		x.finish(t, "client_canceled", f)
@@ -245,7 +251,11 @@ func describe(f *provider.Failure) string {
 
 func (x *exchange) succeeded(t routeTarget, res result) {
 	mode := "primary"
-	if x.failed {
+	if x.stream != nil && x.stream.broken != nil {
+		mode = "resumed"
+		x.g.emit(understudy.Event{Type: understudy.EventStreamResumed, Route: x.route.name, Target: t.id,
+			Message: fmt.Sprintf("stream broken on %s (%s) continued by %s after %d attempts", x.stream.broken.Target, x.stream.broken.Class, t.id, x.attempts)})
+	} else if x.failed {
 		mode = "failover"
 		x.g.emit(understudy.Event{Type: understudy.EventFailover, Route: x.route.name, Target: t.id,
 			Message: fmt.Sprintf("served by %s after %d attempts (%s)", t.id, x.attempts, strings.Join(x.notes, "; "))})
@@ -294,6 +304,11 @@ func (x *exchange) returnUpstream(t routeTarget, f *provider.Failure) {
 // exhausted answers when no target could: the last context-length error if
 // that is why, else an explicit 503 with Retry-After, at once.
 func (x *exchange) exhausted() {
+	if x.stream != nil {
+		x.finish(routeTarget{}, "stream_broken", x.stream.broken)
+		x.endStream(x.stream.broken, "")
+		return
+	}
 	if x.lastFinal != nil && !x.failed {
 		x.returnUpstream(routeTarget{}, x.lastFinal)
 		return
@@ -356,6 +371,10 @@ func (x *exchange) deadline(ctx context.Context) {
 		return
 	}
 	x.finish(routeTarget{}, "deadline", &provider.Failure{Class: understudy.ClassDeadline})
+	if x.stream != nil {
+		x.endStream(&provider.Failure{Class: understudy.ClassDeadline}, "")
+		return
+	}
 	x.routeHeaders()
 	writeError(x.w, x.g.log, &understudy.Error{
 		Code: understudy.EUPSTREAM, Status: http.StatusGatewayTimeout, Type: "timeout", UpstreamCode: "deadline_exceeded",

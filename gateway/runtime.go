@@ -29,6 +29,8 @@ type route struct {
 	timeouts  config.Timeouts
 	retry     config.Retry
 	budget    *retryBudget
+	// resumeDisabled: a stream broken mid-answer is not continued.
+	resumeDisabled bool
 }
 
 type apiKey struct {
@@ -65,7 +67,7 @@ func (g *Gateway) build(cfg *config.Config, prev *runtime) (*runtime, error) {
 		rt.keys[config.HashKey(k.Key.Value)] = ak
 	}
 	for _, rc := range cfg.Routes {
-		r := &route{name: rc.Name, selection: rc.Selection, timeouts: rc.Timeouts, retry: rc.Retry}
+		r := &route{name: rc.Name, selection: rc.Selection, timeouts: rc.Timeouts, retry: rc.Retry, resumeDisabled: rc.Resume.Disabled}
 		if prev != nil {
 			if old, ok := prev.routes[rc.Name]; ok && old.retry == rc.Retry {
 				r.budget = old.budget
@@ -85,7 +87,11 @@ func (g *Gateway) build(cfg *config.Config, prev *runtime) (*runtime, error) {
 				if err != nil {
 					return nil, err
 				}
-				rts = append(rts, routeTarget{target: t, weight: tc.Weight, contextWindow: tc.ContextWindow})
+				mode := tc.Continuation
+				if mode == "" {
+					mode = p.Continuation
+				}
+				rts = append(rts, routeTarget{target: t, weight: tc.Weight, contextWindow: tc.ContextWindow, continuation: mode})
 			}
 			r.tiers = append(r.tiers, rts)
 		}

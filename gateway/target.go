@@ -78,4 +78,5 @@ type routeTarget struct {
 	*target
 	weight        int
 	contextWindow int
+	continuation  string // config.Continue*: how this target continues a broken stream
 }

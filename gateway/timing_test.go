@@ -101,8 +101,12 @@ func TestShortRetryAfterWaitsAndRetries(t *testing.T) {
 	}
 }
 
-// TestStreamBreaksAfterCommit: once text reached the client, a stall or a cut
-// ends the stream with an explicit error event and no [DONE].
+// noResume is the base configuration with mid-stream continuation off.
+var noResume = strings.Replace(baseConfig, "retry: {backoff: 1ms}", "retry: {backoff: 1ms}\n    resume: {disabled: true}", 1)
+
+// TestStreamBreaksAfterCommit: with continuation off, once text reached the
+// client, a stall or a cut ends the stream with an explicit error event and
+// no [DONE].
 func TestStreamBreaksAfterCommit(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -115,7 +119,7 @@ func TestStreamBreaksAfterCommit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := clockwork.NewFakeClock()
-			h := newHarness(t, withClock(clk))
+			h := newHarness(t, withClock(clk), withConfig(noResume))
 			ctx := testCtx(t)
 			h.setFault("primary", tt.fault)
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.srv.URL+"/v1/chat/completions",
@@ -155,7 +159,7 @@ func TestStreamBreaksAfterCommit(t *testing.T) {
 			}
 			h.events.waitAttempts(ctx, t, 1, class(tt.class))
 			if n := h.requests("secondary"); n != 0 {
-				t.Errorf("secondary saw %d attempts, want 0 (no resume in this issue)", n)
+				t.Errorf("secondary saw %d attempts, want 0 (continuation is off)", n)
 			}
 		})
 	}
@@ -164,7 +168,7 @@ func TestStreamBreaksAfterCommit(t *testing.T) {
 // TestStreamBreaksAfterCommitSDK: the official client reports the broken
 // stream as an error, never as a complete answer.
 func TestStreamBreaksAfterCommitSDK(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, withConfig(noResume))
 	ctx := testCtx(t)
 	h.setFault("primary", simulate.Fault{Kind: "cut", AfterChunks: 5})
 	got := h.askStream(ctx)
@@ -302,5 +306,25 @@ func TestBreakerOpensAndProbesClose(t *testing.T) {
 	})
 	if got := h.ask(ctx); got.err != nil || got.text != answerOf("primary") {
 		t.Fatalf("got %q %v, want the primary's answer again", got.text, got.err)
+	}
+}
+
+// TestStreamNoTargetCanContinue: when the stream breaks and no other target
+// can continue it, the client gets an explicit error event and no [DONE].
+func TestStreamNoTargetCanContinue(t *testing.T) {
+	h := newHarness(t)
+	ctx := testCtx(t)
+	h.setFault("primary", simulate.Fault{Kind: "cut", AfterChunks: 4})
+	h.setFault("secondary", simulate.Fault{Kind: "server_error"})
+	h.setFault("backup", simulate.Fault{Kind: "overloaded"})
+	status, _, body := h.raw(ctx, `{"model":"assistant","stream":true,"messages":[{"role":"user","content":"Why is the sky blue?"}]}`)
+	if status != 200 {
+		t.Fatalf("got %d", status)
+	}
+	if strings.Contains(body, "[DONE]") || !strings.Contains(body, `"code":"stream_interrupted"`) {
+		t.Errorf("want an error event and no [DONE]:\n%s", body)
+	}
+	if h.requests("secondary") == 0 || h.requests("backup") != 1 {
+		t.Errorf("got secondary %d backup %d attempts, want both tried", h.requests("secondary"), h.requests("backup"))
 	}
 }
