@@ -97,6 +97,9 @@ func (c *Config) ApplyDefaults() {
 	for i := range c.Providers {
 		p := &c.Providers[i]
 		setDefault(&p.Kind, KindOpenAI)
+		if p.Kind == KindAnthropic {
+			setDefault(&p.Continuation, ContinueNative)
+		}
 		setDefault(&p.Continuation, ContinueInstruction)
 		if p.Kind == KindAzure {
 			setDefault(&p.APIVersion, DefaultAzureAPIVersion)

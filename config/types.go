@@ -58,13 +58,16 @@ type Key struct {
 const (
 	KindOpenAI = "openai" // any OpenAI-compatible API: OpenAI, Mistral, Groq, vLLM, Ollama, the simulator
 	KindAzure  = "azure"  // Azure OpenAI: api-key header, deployments path, api-version
+	// KindAnthropic is the Anthropic Messages API (x-api-key, anthropic-version),
+	// translated to and from OpenAI's format.
+	KindAnthropic = "anthropic"
 )
 
 // Provider is one upstream endpoint.
 type Provider struct {
 	// Name identifies the provider; targets refer to it. Required, unique.
 	Name string `yaml:"name"`
-	// Kind is "openai" (default) or "azure".
+	// Kind is "openai" (default), "azure" or "anthropic".
 	Kind string `yaml:"kind"`
 	// BaseURL is the API root, e.g. https://api.openai.com/v1. Required; http or https.
 	BaseURL string `yaml:"base_url"`
@@ -88,7 +91,9 @@ type Provider struct {
 	// DeepSeek: a final assistant message with "prefix": true),
 	// "continue_final_message" (vLLM), "instruction" (the partial answer then
 	// a user message asking to continue; works anywhere), or "none" (never
-	// used to continue). Default "instruction". A target may override it.
+	// used to continue). Kind anthropic uses "native" (a final assistant
+	// message is a prefill). Default "native" for anthropic, else
+	// "instruction". A target may override it.
 	Continuation string `yaml:"continuation"`
 }
 
@@ -124,6 +129,7 @@ type Breaker struct {
 
 // Continuation modes (see Provider.Continuation).
 const (
+	ContinueNative       = "native" // a final assistant message (Anthropic)
 	ContinuePrefix       = "prefix"
 	ContinueFinalMessage = "continue_final_message"
 	ContinueInstruction  = "instruction"

@@ -209,8 +209,8 @@ func (v *validator) providers(ps []Provider) map[string]int {
 	for i, p := range ps {
 		path := fmt.Sprintf("providers[%d]", i)
 		v.nameAt(path+".name", p.Name, "provider", seen, i)
-		v.oneOf(path+".kind", p.Kind, KindOpenAI, KindAzure)
-		v.oneOf(path+".continuation", p.Continuation, ContinuePrefix, ContinueFinalMessage, ContinueInstruction, ContinueNone)
+		v.oneOf(path+".kind", p.Kind, KindOpenAI, KindAzure, KindAnthropic)
+		v.oneOf(path+".continuation", p.Continuation, ContinueNative, ContinuePrefix, ContinueFinalMessage, ContinueInstruction, ContinueNone)
 		if p.BaseURL == "" {
 			v.add(path+".base_url", "", "required, e.g. https://api.openai.com/v1")
 		} else {
@@ -341,7 +341,7 @@ func (v *validator) tiers(route string, tiers [][]Target, providers map[string]i
 			v.atLeast(path+".context_window", tg.ContextWindow, 0)
 			v.atLeast(path+".max_concurrency", tg.MaxConcurrency, 0)
 			if tg.Continuation != "" {
-				v.oneOf(path+".continuation", tg.Continuation, ContinuePrefix, ContinueFinalMessage, ContinueInstruction, ContinueNone)
+				v.oneOf(path+".continuation", tg.Continuation, ContinueNative, ContinuePrefix, ContinueFinalMessage, ContinueInstruction, ContinueNone)
 			}
 			if tg.Provider == "" || tg.Model == "" {
 				continue

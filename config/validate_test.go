@@ -70,8 +70,8 @@ func TestValidateRules(t *testing.T) {
 			}},
 		{"provider name duplicate", strings.Replace(validBase, "routes:", "  - {name: openai, base_url: 'http://h'}\nroutes:", 1),
 			[]problem{{"6:12", "providers[1].name", `duplicate provider name "openai" (first at providers[0])`}}},
-		{"provider kind", provider("    kind: anthropic\n"),
-			[]problem{{"5:11", "providers[0].kind", `"anthropic" is not one of openai, azure`}}},
+		{"provider kind", provider("    kind: bedrock\n"),
+			[]problem{{"5:11", "providers[0].kind", `"bedrock" is not one of openai, azure, anthropic`}}},
 		{"base_url missing", strings.Replace(validBase, "    base_url: https://api.openai.com/v1\n", "", 1),
 			[]problem{{"3:5", "providers[0].base_url", "required"}}},
 		{"base_url no host", strings.Replace(validBase, "https://api.openai.com/v1", "'https:///v1'", 1),
@@ -202,7 +202,7 @@ func TestValidateAllAtOnce(t *testing.T) {
 	src := `listen: 0.0.0.0:8080
 providers:
   - name: openai
-    kind: anthropic
+    kind: bedrock
     base_url: ftp://api.openai.com
     api_key: sk-literal
 routes:
@@ -215,7 +215,7 @@ routes:
 	err := MustParse(t, src).Validate()
 	want := strings.Join([]string{
 		`u.yaml:1:9: listen: no keys configured: refusing to serve without authentication on a non-loopback address ("0.0.0.0:8080"); add keys or listen on 127.0.0.1`,
-		`u.yaml:4:11: providers[0].kind: "anthropic" is not one of openai, azure`,
+		`u.yaml:4:11: providers[0].kind: "bedrock" is not one of openai, azure, anthropic`,
 		`u.yaml:5:15: providers[0].base_url: "ftp://api.openai.com" must start with http:// or https://`,
 		`u.yaml:6:14: providers[0].api_key: a literal secret is not allowed: secrets come from the environment; write ${NAME} and set NAME`,
 		`u.yaml:10:21: routes[0].tiers[0][0].provider: unknown provider "opnai" (known: openai)`,

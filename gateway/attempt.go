@@ -84,6 +84,12 @@ func (x *exchange) attempt(ctx context.Context, t routeTarget) result {
 	}
 	req, err := t.up.NewRequest(actx, t.model, body)
 	if err != nil {
+		var fe *chat.FieldError
+		if errors.As(err, &fe) {
+			// The request cannot be expressed for this provider (e.g. n > 1
+			// for Anthropic): another target may take it.
+			return result{fail: &provider.Failure{Class: understudy.ClassInvalid, Message: fmt.Sprintf("cannot be sent to %s: %s", t.provider, fe.Error()), Untranslatable: true}}
+		}
 		return result{fail: &provider.Failure{Class: understudy.ClassServer, Message: "building upstream request: " + err.Error()}}
 	}
 	resp, err := t.client.Do(req)
@@ -110,6 +116,17 @@ func (x *exchange) whole(ctx context.Context, t routeTarget, resp *http.Response
 	}
 	if len(body) > maxResponseBody {
 		return result{fail: &provider.Failure{Class: understudy.ClassServer, Message: "upstream response over 64 MiB"}}
+	}
+	if tr, ok := t.up.(Translator); ok {
+		translated, err := tr.Response(body, x.g.clk.Now())
+		var se *provider.AnthropicStreamError
+		switch {
+		case errors.As(err, &se):
+			return result{fail: provider.ClassifyStreamError(se.Raw)}
+		case err != nil:
+			return result{fail: &provider.Failure{Class: understudy.ClassServer, Status: resp.StatusCode, Message: "upstream sent a malformed response: " + err.Error()}}
+		}
+		body = translated
 	}
 	var r struct {
 		chat.Response

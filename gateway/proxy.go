@@ -128,7 +128,7 @@ func (x *exchange) try(ctx context.Context, t routeTarget) (action, time.Duratio
 	f := res.fail
 	m.attempts.WithLabelValues(x.route.name, t.id, string(f.Class)).Inc()
 	switch {
-	case f.Class == understudy.ClassCanceled || f.Class == understudy.ClassDeadline:
+	case f.Class == understudy.ClassCanceled || f.Class == understudy.ClassDeadline || f.Untranslatable:
 		done(health.Ignore) // tells nothing about the target
 	case f.Class.Retryable():
 		done(health.Failure)
@@ -157,6 +157,11 @@ func (x *exchange) try(ctx context.Context, t routeTarget) (action, time.Duratio
 		return actDone, 0
 	case understudy.ClassInvalid, understudy.ClassContentFilter, understudy.ClassNotImpl:
 		f.Target = t.id
+		if f.Untranslatable {
+			x.lastFinal = f
+			x.notes = append(x.notes, t.id+": "+f.Message)
+			return actNext, 0
+		}
 		x.returnUpstream(t, f)
 		return actDone, 0
 	case understudy.ClassContextLength:

@@ -56,6 +56,8 @@ func (x *exchange) continuationMode(t routeTarget) string {
 		return chat.ContinueInstruction
 	}
 	switch t.continuation {
+	case config.ContinueNative:
+		return chat.ContinueNative
 	case config.ContinuePrefix:
 		return chat.ContinuePrefix
 	case config.ContinueFinalMessage:

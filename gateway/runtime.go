@@ -121,7 +121,13 @@ func (g *Gateway) targetFor(rt *runtime, prev *runtime, p config.Provider, tc co
 			return t, nil
 		}
 	}
-	up, err := provider.NewOpenAI(p)
+	var up Upstream
+	var err error
+	if p.Kind == config.KindAnthropic {
+		up, err = provider.NewAnthropic(p)
+	} else {
+		up, err = provider.NewOpenAI(p)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -100,8 +101,36 @@ func (s *streamer) run() result {
 		}
 	}()
 	fast := s.x.route.resumeDisabled
+	var tr provider.StreamTranslator
+	if t, ok := s.t.up.(Translator); ok {
+		tr = t.Stream(s.x.req.IncludeUsage, s.x.g.clk.Now())
+		fast = false
+	}
+	var queue []chat.Event // translated events waiting
 	for {
-		ev, err := rd.Next()
+		var ev chat.Event
+		var err error
+		if len(queue) > 0 {
+			ev, queue = queue[0], queue[1:]
+		} else {
+			ev, err = rd.Next()
+			if err == nil && tr != nil {
+				chunks, done, terr := tr.Event(ev.Name, ev.Data)
+				if terr != nil {
+					return s.failed(provider.ClassifyStreamError(streamErrorData(terr, ev.Data)))
+				}
+				for _, c := range chunks {
+					queue = append(queue, chat.Event{Data: c})
+				}
+				if done {
+					queue = append(queue, chat.Event{Data: doneData})
+				}
+				if len(queue) == 0 {
+					continue // ping, block start…
+				}
+				ev, queue = queue[0], queue[1:]
+			}
+		}
 		if err != nil {
 			if err == io.EOF && s.finished {
 				// Complete answer without [DONE]: finalise at once.
@@ -356,6 +385,15 @@ func (s *streamer) failed(f *provider.Failure) result {
 		s.x.stream.addUsage(s.usage)
 	}
 	return result{fail: f, committed: s.committed, ttft: s.ttft}
+}
+
+// streamErrorData is the error JSON behind a translator's error.
+func streamErrorData(err error, data []byte) []byte {
+	var se *provider.AnthropicStreamError
+	if errors.As(err, &se) {
+		return se.Raw
+	}
+	return data
 }
 
 // endStream ends a stream whose headers were sent with an explicit error

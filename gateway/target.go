@@ -9,13 +9,28 @@ import (
 
 	"github.com/understudy/understudy/config"
 	"github.com/understudy/understudy/health"
+	"github.com/understudy/understudy/provider"
 )
 
-// Upstream sends attempts to one provider. provider.OpenAI implements it.
+// Upstream sends attempts to one provider. provider.OpenAI and
+// provider.Anthropic implement it.
 type Upstream interface {
 	Name() string
+	// NewRequest builds the upstream request from an OpenAI-format body.
 	NewRequest(ctx context.Context, model string, body []byte) (*http.Request, error)
 }
+
+// Translator is an Upstream whose answers are not in OpenAI's format.
+type Translator interface {
+	Response(body []byte, now time.Time) ([]byte, error)
+	Stream(includeUsage bool, now time.Time) provider.StreamTranslator
+}
+
+var (
+	_ Upstream   = (*provider.OpenAI)(nil)
+	_ Upstream   = (*provider.Anthropic)(nil)
+	_ Translator = (*provider.Anthropic)(nil)
+)
 
 // target is one model on one provider, with its live state. Its state
 // survives config reloads as long as its definition does not change.

@@ -24,6 +24,9 @@ type Failure struct {
 	Body []byte
 	// Target is the provider/model that failed, when known.
 	Target string
+	// Untranslatable: the request could not be expressed for this provider;
+	// nothing was sent, and another target may take it.
+	Untranslatable bool
 }
 
 func (f *Failure) Error() string {

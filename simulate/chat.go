@@ -20,6 +20,7 @@ func (s *Simulator) routes() *http.ServeMux {
 	mux.HandleFunc("POST /{provider}/v1/chat/completions", s.handleChat)
 	mux.HandleFunc("POST /{provider}/openai/deployments/{deployment}/chat/completions", s.handleChat)
 	mux.HandleFunc("GET /{provider}/v1/models", s.handleModels)
+	mux.HandleFunc("POST /{provider}/v1/messages", s.handleMessages)
 	s.controlRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, apiError{Status: http.StatusNotFound, Type: "invalid_request_error",
@@ -59,13 +60,14 @@ func (s *Simulator) authorized(provider string, r *http.Request) (string, bool) 
 	return bearer, false
 }
 
-// chatRequest is what the simulator reads of a chat completion request; all
-// other fields are accepted and ignored.
+// chatRequest is what the simulator reads of a chat completion (or an
+// Anthropic Messages) request; all other fields are accepted and ignored.
 type chatRequest struct {
 	Model        string
 	Messages     []Message
 	Stream       bool
 	IncludeUsage bool
+	MaxTokens    int // Anthropic's max_tokens; 0 (OpenAI side) means no limit
 }
 
 func (c chatRequest) prefill() bool {
@@ -107,11 +109,17 @@ func (s *Simulator) handleChat(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, *bad)
 		return
 	}
-	f, faulty := s.pick(p, target{model: req.Model, stream: req.Stream, prefill: req.prefill()}, true)
+	if s.noPrefill[p.name] && req.prefill() {
+		p.outcome(KindRejectPrefill)
+		s.writeError(w, errorFor(Fault{Kind: KindRejectPrefill}, req.Model, 0))
+		return
+	}
+	pl := s.plan(p.name, req.Model, req.Messages)
+	f, faulty := s.pick(p, target{model: req.Model, stream: req.Stream, prefill: req.prefill(), continuation: pl.continued}, true)
 	if !faulty {
 		p.outcome(OutcomeOK)
-		s.log.Debug("request", "provider", p.name, "model", req.Model, "stream", req.Stream)
-		s.respond(w, r, p, req, Fault{})
+		s.log.Debug("request", "provider", p.name, "model", req.Model, "stream", req.Stream, "continuation", pl.continued)
+		s.respond(w, r, req, pl, Fault{})
 		return
 	}
 	p.outcome(f.Kind)
@@ -123,8 +131,8 @@ func (s *Simulator) handleChat(w http.ResponseWriter, r *http.Request) {
 		s.block(r.Context())
 	case statusKind(f.Kind):
 		s.writeError(w, errorFor(f, req.Model, promptTokens(req.Messages)))
-	default: // slow_first_token, no_done, and what streams do mid-way
-		s.respond(w, r, p, req, f)
+	default: // slow_first_token, no_done, overlap, and what streams do mid-way
+		s.respond(w, r, req, pl, f)
 	}
 }
 
@@ -178,6 +186,7 @@ func parseChat(body []byte, deployment string) (chatRequest, *apiError) {
 			Role    *string         `json:"role"`
 			Content json.RawMessage `json:"content"`
 		} `json:"messages"`
+		ContinueFinal bool `json:"continue_final_message"`
 		Stream        bool `json:"stream"`
 		StreamOptions *struct {
 			IncludeUsage bool `json:"include_usage"`
@@ -230,6 +239,10 @@ func parseChat(body []byte, deployment string) (chatRequest, *apiError) {
 				"Invalid type for '%s.content': expected one of a string or array of objects.", field)
 		}
 		req.Messages = append(req.Messages, Message{Role: *m.Role, Content: text})
+	}
+	if in.ContinueFinal && !req.prefill() {
+		return req, invalid("continue_final_message", "invalid_value",
+			"continue_final_message is set but the final message is not from the assistant.")
 	}
 	return req, nil
 }

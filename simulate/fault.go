@@ -10,7 +10,11 @@ import (
 )
 
 // Fault kinds. Each is the exact string used in JSON, in the control API and
-// in the -fault flag.
+// in the -fault flag. They are described for the OpenAI-compatible endpoints;
+// on the Anthropic Messages endpoint each answers in Anthropic's shape (see
+// anthropicErrorFor): "chunks" are text_delta events, no_done leaves out
+// message_stop, and error_event sends an overloaded_error event right after
+// message_start.
 const (
 	// KindStatus answers with Fault.Status and an OpenAI error body built from
 	// Code and Type.
@@ -58,6 +62,11 @@ const (
 	KindRejectPrefill = "reject_prefill"
 	// KindInvalidRequest answers a generic 400 invalid_request_error.
 	KindInvalidRequest = "invalid_request"
+	// KindOverlap answers normally, except that a continuation (see
+	// Continuation) first repeats the last Overlap words (0 means
+	// DefaultOverlap) of the partial answer, as models do. Only continuations
+	// are affected.
+	KindOverlap = "overlap"
 )
 
 // Kinds returns every fault kind.
@@ -67,6 +76,7 @@ func Kinds() []string {
 		KindUnauthorized, KindReset, KindHang, KindSlowFirstToken, KindCut,
 		KindStall, KindMalformedChunk, KindNoDone, KindErrorEvent,
 		KindContextLength, KindContentFilter, KindRejectPrefill, KindInvalidRequest,
+		KindOverlap,
 	}
 }
 
@@ -74,6 +84,7 @@ func Kinds() []string {
 const (
 	DefaultAfterChunks    = 3
 	DefaultSlowTokenDelay = 5 * time.Second
+	DefaultOverlap        = 2
 )
 
 // Fault describes how a provider misbehaves.
@@ -101,6 +112,12 @@ type Fault struct {
 	AfterChunks int `json:"after_chunks,omitempty"`
 	// Model limits the fault to requests for this model; "" means every model.
 	Model string `json:"model,omitempty"`
+	// Overlap is how many words of the partial answer a continuation repeats
+	// before the rest (see Continuation). Kind "overlap" takes 0 as
+	// DefaultOverlap; the other kinds that still answer (slow_first_token,
+	// cut, stall, malformed_chunk, no_done) take 0 as none, and the rest
+	// reject a non-zero Overlap.
+	Overlap int `json:"overlap,omitempty"`
 }
 
 // Step is one stage of a schedule: Fault (nil means healthy) holds for For.
@@ -179,6 +196,10 @@ func (f Fault) validate() *ValidationError {
 		return bad("delay", "%s is negative", f.Delay)
 	case f.AfterChunks < 0:
 		return bad("after_chunks", "%d is negative", f.AfterChunks)
+	case f.Overlap < 0:
+		return bad("overlap", "%d is negative", f.Overlap)
+	case f.Overlap != 0 && !answerKind(f.Kind):
+		return bad("overlap", "kind %q sends no answer to overlap", f.Kind)
 	case strings.ContainsFunc(f.RetryAfter, func(r rune) bool { return r < ' ' || r == 0x7f }):
 		return bad("retry_after", "%q contains control characters", f.RetryAfter)
 	}
@@ -194,6 +215,23 @@ func statusKind(kind string) bool {
 		return true
 	}
 	return false
+}
+
+// answerKind reports whether kind still sends (part of) an answer.
+func answerKind(kind string) bool {
+	switch kind {
+	case KindOverlap, KindSlowFirstToken, KindCut, KindStall, KindMalformedChunk, KindNoDone:
+		return true
+	}
+	return false
+}
+
+// overlap returns how many words a continuation repeats under f.
+func (f Fault) overlap() int {
+	if f.Kind == KindOverlap && f.Overlap == 0 {
+		return DefaultOverlap
+	}
+	return f.Overlap
 }
 
 func (f Fault) afterChunks(words int) int {
@@ -216,10 +254,11 @@ func (f Fault) delay() time.Duration {
 
 // target says what a request is, so a fault can decide whether it applies.
 type target struct {
-	model   string
-	stream  bool
-	prefill bool // the last message has role "assistant"
-	listing bool // GET /v1/models rather than a chat completion
+	model        string
+	stream       bool
+	prefill      bool // the last message has role "assistant"
+	continuation bool // the request continues a partial answer (see plan)
+	listing      bool // GET /v1/models rather than a chat completion
 }
 
 // appliesTo reports whether f changes the answer to t.
@@ -232,6 +271,8 @@ func (f Fault) appliesTo(t target) bool {
 		return t.prefill && !t.listing
 	case KindNoDone:
 		return t.stream && !t.listing
+	case KindOverlap:
+		return t.continuation && !t.listing
 	case KindCut, KindStall, KindMalformedChunk, KindErrorEvent,
 		KindContextLength, KindContentFilter, KindInvalidRequest:
 		return !t.listing

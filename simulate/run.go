@@ -20,8 +20,13 @@ import (
 const runUsage = `Usage: understudy simulate [flags]
 
 Serves fake OpenAI-compatible providers at http://LISTEN/{provider}/v1
-(and Azure-style at /{provider}/openai/deployments/{model}/chat/completions?api-version=…),
-with faults set by flags, by a schedule file, or live through the control API under /_sim/.
+(and Azure-style at /{provider}/openai/deployments/{model}/chat/completions?api-version=…,
+and Anthropic Messages-style at POST /{provider}/v1/messages), with faults set by flags,
+by a schedule file, or live through the control API under /_sim/.
+
+Answers are deterministic. A request that continues a partial answer (a final
+assistant message, or an assistant message followed by one user instruction,
+whose text starts the answer) gets only the rest of that answer.
 
 Fault kinds: %s
 
@@ -42,7 +47,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		words     = fs.Int("answer-words", DefaultAnswerWords, "words per answer")
 		schedule  = fs.String("schedule", "", `JSON file of schedules: {"provider":[{"fault":{"kind":"hang"},"for":"30s"},…]}`)
 		faults    []string
+		noPrefill = map[string]bool{}
 	)
+	fs.Func("no-prefill", "provider that rejects requests ending in an assistant message with a 400; repeatable", func(v string) error {
+		if v == "" {
+			return errors.New("want a provider name")
+		}
+		noPrefill[v] = true
+		return nil
+	})
 	fs.Func("fault", "provider=kind or provider={JSON fault}; repeatable (e.g. -fault primary=hang)", func(v string) error {
 		if _, _, ok := strings.Cut(v, "="); !ok {
 			return fmt.Errorf("want provider=kind, got %q", v)
@@ -70,6 +83,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(names) == 0 {
 		return fmt.Errorf("simulate: -providers %q names no provider", *providers)
 	}
+	for n := range noPrefill {
+		if !slices.Contains(names, n) {
+			return fmt.Errorf("simulate: -no-prefill %q: not among -providers %q", n, *providers)
+		}
+	}
 	if *words <= 0 {
 		return fmt.Errorf("simulate: -answer-words %d: want a positive number", *words)
 	}
@@ -77,6 +95,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	sim := New(Options{
 		Providers:       names,
+		NoPrefill:       noPrefill,
 		AnswerWords:     *words,
 		TokenInterval:   *interval,
 		FirstTokenDelay: *first,
@@ -164,6 +183,7 @@ func printBanner(w io.Writer, base string, names []string) {
 		fmt.Fprintf(w, "  %-*s  %s/%s/v1\n", width, n, base, n)
 	}
 	fmt.Fprintf(w, "Azure-style: %s/%s/openai/deployments/{model}/chat/completions?api-version=2024-10-21\n", base, names[0])
+	fmt.Fprintf(w, "Anthropic-style: %s/%s/v1/messages (header anthropic-version required)\n", base, names[0])
 	fmt.Fprintf(w, "Control API:\n")
 	fmt.Fprintf(w, "  curl -s %s/_sim/providers\n", base)
 	fmt.Fprintf(w, "  curl -s -X PUT %s/_sim/providers/%s/fault -d '{\"kind\":\"rate_limit\",\"retry_after\":\"5\",\"count\":3}'\n", base, names[0])

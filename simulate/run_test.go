@@ -54,7 +54,8 @@ func TestRunHelp(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("got %v, want flag.ErrHelp", err)
 	}
-	for _, want := range []string{"Usage: understudy simulate", "-fault", "-schedule", "-token-interval", "slow_first_token"} {
+	for _, want := range []string{"Usage: understudy simulate", "-fault", "-schedule", "-token-interval", "slow_first_token",
+		"-no-prefill", "/{provider}/v1/messages", "overlap"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("got usage %q, want it to mention %q", stderr.String(), want)
 		}
@@ -77,6 +78,7 @@ func TestRunBadArguments(t *testing.T) {
 		{"missing schedule file", []string{"-schedule", filepath.Join(t.TempDir(), "none.json")}, "no such file"},
 		{"bad schedule", []string{"-schedule", badSchedule}, "steps[0].for"},
 		{"extra arguments", []string{"serve"}, "unexpected arguments"},
+		{"no-prefill of an unknown provider", []string{"-no-prefill", "nobody"}, "not among -providers"},
 		{"bad listen address", []string{"-listen", "127.0.0.1:99999"}, "invalid port"},
 	}
 	for _, tt := range tests {
@@ -99,7 +101,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	ran := make(chan error, 1)
 	go func() {
 		ran <- simulate.Run(ctx, []string{"-listen", "127.0.0.1:0", "-providers", "a,b,c", "-answer-words", "5",
-			"-fault", "a=rate_limit", "-schedule", schedule}, pw, &stderr)
+			"-fault", "a=rate_limit", "-schedule", schedule, "-no-prefill", "c"}, pw, &stderr)
 		pw.Close()
 	}()
 	lines := make(chan string)
@@ -154,6 +156,11 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		case len(strings.Fields(res.Choices[0].Message.Content)) != 5:
 			t.Errorf("%s: got %q, want 5 words", tt.provider, res.Choices[0].Message.Content)
 		}
+	}
+
+	prefill := params("m", question, simulate.Message{Role: "assistant", Content: "The"})
+	if _, err := client("c").Chat.Completions.New(ctx, prefill); err == nil || apiError(t, err).StatusCode != 400 {
+		t.Errorf("c: got %v for a prefill, want 400 (-no-prefill)", err)
 	}
 
 	// A hanging request must not keep Run from returning.

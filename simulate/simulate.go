@@ -5,11 +5,16 @@
 // One Simulator serves several named providers over the real OpenAI Chat
 // Completions wire format (JSON and SSE streams), at
 // /{provider}/v1/chat/completions, /{provider}/v1/models and the Azure-style
-// /{provider}/openai/deployments/{deployment}/chat/completions. Each provider
+// /{provider}/openai/deployments/{deployment}/chat/completions, and over
+// Anthropic's Messages wire format at /{provider}/v1/messages (see
+// anthropic.go for how its requests are normalised). Each provider
 // can be given a Fault (a 429, a reset connection, a stream cut after three
 // chunks…) directly, through a timed schedule, or through the JSON control API
-// under /_sim/. Answers are deterministic (see Answer) and every delay runs on
-// the injected clock, so tests need no sleeps.
+// under /_sim/; the same fault answers in each wire format's own error shape.
+// Answers are deterministic (see Answer), and a request that continues a
+// partial answer gets exactly the rest of it (see Continuation), so a
+// gateway's mid-stream failover can be checked to the byte. Every delay runs
+// on the injected clock, so tests need no sleeps.
 package simulate
 
 import (
@@ -53,6 +58,12 @@ type Options struct {
 	// "Authorization: Bearer KEY" or "api-key: KEY". Providers absent from the
 	// map accept any key or none.
 	Keys map[string]string
+	// NoPrefill lists providers that reject every request ending in an
+	// assistant message (prefill, "prefix": true or continue_final_message)
+	// with a 400, as the reject_prefill fault does but permanently, before any
+	// fault applies; the outcome counts as "reject_prefill". Absent means
+	// prefill is supported.
+	NoPrefill map[string]bool
 	// AnswerWords is the number of words per answer; 0 means 24.
 	AnswerWords int
 	// TokenInterval is the pause between streamed content chunks; 0 means none.
@@ -60,6 +71,11 @@ type Options struct {
 	// FirstTokenDelay is the base wait before a non-stream response's headers,
 	// or before a stream's first chunk; 0 means none.
 	FirstTokenDelay time.Duration
+	// SameAnswers makes every provider and model answer the same messages
+	// with the same text, Answer("", "", messages...), as if all served one
+	// model: continuing on a backup then reproduces the primary's answer
+	// exactly, which end-to-end continuation tests assert.
+	SameAnswers bool
 	// Logger receives fault changes (Info) and requests (Debug); nil discards.
 	Logger *slog.Logger
 }
@@ -67,25 +83,28 @@ type Options struct {
 // Simulator serves fake providers. It is an http.Handler; all methods are
 // safe for concurrent use.
 type Simulator struct {
-	clock      clockwork.Clock
-	log        *slog.Logger
-	words      int
-	interval   time.Duration
-	firstDelay time.Duration
-	keys       map[string]string
-	names      []string             // served providers, in Options order
-	providers  map[string]*provider // read-only after New
-	mux        *http.ServeMux
-	seq        atomic.Uint64 // completion and request ids
-	done       chan struct{} // closed by Close
-	closeOnce  sync.Once
+	clock       clockwork.Clock
+	log         *slog.Logger
+	words       int
+	interval    time.Duration
+	firstDelay  time.Duration
+	keys        map[string]string
+	noPrefill   map[string]bool
+	names       []string             // served providers, in Options order
+	providers   map[string]*provider // read-only after New
+	mux         *http.ServeMux
+	seq         atomic.Uint64 // completion and request ids
+	done        chan struct{} // closed by Close
+	closeOnce   sync.Once
+	sameAnswers bool // Options.SameAnswers
 }
 
 var _ http.Handler = (*Simulator)(nil)
 
 // Stats counts what one provider received.
 type Stats struct {
-	// Requests counts chat completion requests, rejected ones included.
+	// Requests counts chat completion and Anthropic Messages requests,
+	// rejected ones included.
 	Requests int `json:"requests"`
 	// Streams counts the requests that asked for "stream": true.
 	Streams int `json:"streams"`
@@ -149,14 +168,16 @@ type schedule struct {
 // New returns a Simulator; it starts nothing until it serves a request.
 func New(o Options) *Simulator {
 	s := &Simulator{
-		clock:      o.Clock,
-		log:        o.Logger,
-		words:      o.AnswerWords,
-		interval:   o.TokenInterval,
-		firstDelay: o.FirstTokenDelay,
-		keys:       maps.Clone(o.Keys),
-		providers:  map[string]*provider{},
-		done:       make(chan struct{}),
+		clock:       o.Clock,
+		log:         o.Logger,
+		words:       o.AnswerWords,
+		interval:    o.TokenInterval,
+		firstDelay:  o.FirstTokenDelay,
+		keys:        maps.Clone(o.Keys),
+		sameAnswers: o.SameAnswers,
+		noPrefill:   maps.Clone(o.NoPrefill),
+		providers:   map[string]*provider{},
+		done:        make(chan struct{}),
 	}
 	if s.clock == nil {
 		s.clock = clockwork.NewRealClock()

@@ -68,8 +68,7 @@ type answer struct {
 	usage   usage
 }
 
-func (s *Simulator) newAnswer(provider string, req chatRequest) answer {
-	tokens := answerTokens(provider, req.Model, req.Messages, s.words)
+func (s *Simulator) newAnswer(req chatRequest, tokens []string) answer {
 	prompt := promptTokens(req.Messages)
 	return answer{
 		id:      fmt.Sprintf("chatcmpl-sim-%d", s.seq.Add(1)),
@@ -80,11 +79,12 @@ func (s *Simulator) newAnswer(provider string, req chatRequest) answer {
 	}
 }
 
-// respond answers normally, or with what f changes in a normal answer:
-// slow_first_token's delay, and for streams cut, stall, malformed_chunk,
-// no_done and error_event. f is the zero Fault for a healthy answer.
-func (s *Simulator) respond(w http.ResponseWriter, r *http.Request, p *provider, req chatRequest, f Fault) {
-	a := s.newAnswer(p.name, req)
+// respond answers as pl says, or with what f changes in that answer:
+// slow_first_token's delay, a continuation's overlap, and for streams cut,
+// stall, malformed_chunk, no_done and error_event. f is the zero Fault for a
+// healthy answer.
+func (s *Simulator) respond(w http.ResponseWriter, r *http.Request, req chatRequest, pl plan, f Fault) {
+	a := s.newAnswer(req, pl.reply(f.overlap()))
 	if req.Stream {
 		s.stream(w, r, req, a, f)
 		return
