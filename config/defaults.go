@@ -124,6 +124,7 @@ func (c *Config) ApplyDefaults() {
 		setDefault(&r.Timeouts.Connect, dt.Connect)
 		setDefault(&r.Timeouts.FirstToken, dt.FirstToken)
 		setDefault(&r.Timeouts.Response, dt.Response)
+		setDefault(&r.Resume.Window, Duration(5*time.Second))
 		setDefault(&r.Timeouts.StreamIdle, dt.StreamIdle)
 		setDefault(&r.Timeouts.Total, dt.Total)
 		dr := DefaultRetry()

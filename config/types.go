@@ -164,6 +164,12 @@ type Resume struct {
 	// Disabled turns continuation off: a broken stream then ends with an
 	// explicit error event. Default false (continuation on).
 	Disabled bool `yaml:"disabled"`
+	// MinChunksPerSecond, when set, treats a stream whose rate of chunks
+	// (about one token each) stays below it over Window as stalled: it is
+	// abandoned and continued on the next target. Default 0 = off.
+	MinChunksPerSecond float64 `yaml:"min_chunks_per_second"`
+	// Window over which the rate is measured, from the first token. Default 5s.
+	Window Duration `yaml:"window"`
 }
 
 // Target is one model on one provider.

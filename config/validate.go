@@ -300,6 +300,10 @@ func (v *validator) routes(rs []Route, providers map[string]int, ps []Provider) 
 		v.oneOf(path+".selection", r.Selection, SelectWeighted, SelectLatency)
 		v.timeouts(path+".timeouts", r.Timeouts)
 		v.retry(path+".retry", r.Retry)
+		if r.Resume.MinChunksPerSecond < 0 {
+			v.add(path+".resume.min_chunks_per_second", strconv.FormatFloat(r.Resume.MinChunksPerSecond, 'f', -1, 64), "must not be negative (0 turns the slow-stream check off)")
+		}
+		v.positive(path+".resume.window", r.Resume.Window)
 	}
 }
 

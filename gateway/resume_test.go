@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jonboulle/clockwork"
+	"github.com/understudy/understudy"
 	"github.com/understudy/understudy/simulate"
 )
 
@@ -197,5 +201,111 @@ func TestAnthropicTarget(t *testing.T) {
 	status, _, body := h.raw(ctx, `{"model":"assistant","messages":[{"role":"user","content":"hi"}]}`)
 	if status != 503 || !strings.Contains(body, "secondary/m-secondary: HTTP 529 overloaded") {
 		t.Errorf("got %d %s, want 503 naming the anthropic 529", status, body)
+	}
+}
+
+// TestSlowStreamContinued: a stream that keeps sending, but below the
+// route's minimum rate, is abandoned after the window and continued on the
+// secondary; the client still gets the whole answer.
+func TestSlowStreamContinued(t *testing.T) {
+	clk := clockwork.NewFakeClock()
+	words := strings.SplitAfter(fullAnswer(), " ") // "Word ", "word ", …, "word."
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		rc := http.NewResponseController(w)
+		prev := ""
+		for i, word := range words {
+			// Deltas in the simulator's shape: a leading space on every word but the first.
+			delta := prev + strings.TrimSuffix(word, " ")
+			prev = " "
+			c, _ := json.Marshal(map[string]any{"id": "slow-1", "object": "chat.completion.chunk", "created": 1, "model": "m-slow",
+				"choices": []map[string]any{{"index": 0, "delta": map[string]any{"content": delta}, "finish_reason": nil}}})
+			tm := clk.NewTimer(time.Second) // one token a second, armed before the client can react
+			fmt.Fprintf(w, "data: %s\n\n", c)
+			if rc.Flush() != nil || i == len(words)-1 {
+				tm.Stop()
+				return
+			}
+			select {
+			case <-tm.Chan():
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}))
+	defer slow.Close()
+	cfg := strings.Replace(resumeConfig, `"${SIM_URL}/primary/v1"`, `"${SLOW_URL}/v1"`, 1)
+	cfg = strings.NewReplacer("KIND", "openai", "/BASE", "/v1", "CONT", "").Replace(cfg)
+	cfg = strings.Replace(cfg, "retry: {backoff: 1ms}", "retry: {backoff: 1ms}\n    resume: {min_chunks_per_second: 2, window: 4s}", 1)
+	h := newHarness(t, withClock(clk), withConfig(cfg), withEnv("SLOW_URL", slow.URL), withSim(simulate.Options{SameAnswers: true}))
+	ctx := testCtx(t)
+	// Lock-step: each chunk the client receives lets the slow upstream's
+	// clock move one second, so its rate is exactly one chunk a second.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.srv.URL+"/v1/chat/completions",
+		strings.NewReader(`{"model":"assistant","stream":true,"messages":[{"role":"user","content":"`+question.Content+`"}]}`))
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var text strings.Builder
+	dones := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		if data == "[DONE]" {
+			dones++
+			continue
+		}
+		var c struct {
+			Model   string `json:"model"`
+			Choices []struct {
+				Delta struct{ Content string } `json:"delta"`
+			} `json:"choices"`
+		}
+		if err := json.Unmarshal([]byte(data), &c); err != nil {
+			t.Fatalf("bad chunk %s", data)
+		}
+		for _, ch := range c.Choices {
+			text.WriteString(ch.Delta.Content)
+		}
+		if c.Model == "m-slow" {
+			clk.Advance(time.Second) // the slow upstream's next token
+		}
+	}
+	if text.String() != fullAnswer() || dones != 1 {
+		t.Fatalf("got %q with %d [DONE], want the whole answer and one [DONE]", text.String(), dones)
+	}
+	if n := h.requests("secondary"); n != 1 {
+		t.Errorf("secondary saw %d requests, want 1 (the continuation)", n)
+	}
+	h.events.waitAttempts(ctx, t, 1, class(understudy.ClassStall))
+}
+
+// TestToolCallStreamNotContinued: once tool-call data reached the client, a
+// break is not continued on another model (the arguments could not be
+// resumed safely): the client gets an explicit error.
+func TestToolCallStreamNotContinued(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, `data: {"id":"t1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"ci"}}]},"finish_reason":null}]}`+"\n\n")
+		http.NewResponseController(w).Flush()
+		panic(http.ErrAbortHandler) // cut mid-arguments
+	}))
+	defer up.Close()
+	cfg := strings.Replace(resumeConfig, `"${SIM_URL}/primary/v1"`, `"${UP_URL}/v1"`, 1)
+	cfg = strings.NewReplacer("KIND", "openai", "/BASE", "/v1", "CONT", "").Replace(cfg)
+	h := newHarness(t, withConfig(cfg), withEnv("UP_URL", up.URL))
+	ctx := testCtx(t)
+	status, _, body := h.raw(ctx, `{"model":"assistant","stream":true,"messages":[{"role":"user","content":"Weather in Paris?"}],"tools":[{"type":"function","function":{"name":"get_weather"}}]}`)
+	if status != 200 || strings.Contains(body, "[DONE]") || !strings.Contains(body, "tool-call data was already sent") {
+		t.Errorf("got %d:\n%s\nwant an error event naming the tool call and no [DONE]", status, body)
+	}
+	if n := h.requests("secondary"); n != 0 {
+		t.Errorf("secondary saw %d requests, want 0", n)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/understudy/understudy/config"
@@ -31,6 +32,10 @@ type route struct {
 	budget    *retryBudget
 	// resumeDisabled: a stream broken mid-answer is not continued.
 	resumeDisabled bool
+	// minRate (chunks per second over rateWindow) below which a stream is
+	// treated as stalled; 0 = no check.
+	minRate    float64
+	rateWindow time.Duration
 }
 
 type apiKey struct {
@@ -67,7 +72,8 @@ func (g *Gateway) build(cfg *config.Config, prev *runtime) (*runtime, error) {
 		rt.keys[config.HashKey(k.Key.Value)] = ak
 	}
 	for _, rc := range cfg.Routes {
-		r := &route{name: rc.Name, selection: rc.Selection, timeouts: rc.Timeouts, retry: rc.Retry, resumeDisabled: rc.Resume.Disabled}
+		r := &route{name: rc.Name, selection: rc.Selection, timeouts: rc.Timeouts, retry: rc.Retry, resumeDisabled: rc.Resume.Disabled,
+			minRate: rc.Resume.MinChunksPerSecond, rateWindow: rc.Resume.Window.D()}
 		if prev != nil {
 			if old, ok := prev.routes[rc.Name]; ok && old.retry == rc.Retry {
 				r.budget = old.budget

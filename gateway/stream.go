@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -87,6 +88,25 @@ type streamer struct {
 	usage        *chat.Usage
 	ttft         time.Duration
 	idle         clockwork.Timer
+	committedAt  time.Time
+	recent       []time.Time // chunk arrivals inside the rate window
+}
+
+// tooSlow records a chunk's arrival and reports whether the stream has
+// stayed under the route's minimum rate for a whole window.
+func (s *streamer) tooSlow() bool {
+	r := s.x.route
+	if r.minRate <= 0 || !s.committed {
+		return false
+	}
+	now := s.x.g.clk.Now()
+	s.recent = append(s.recent, now)
+	cut := 0
+	for cut < len(s.recent) && now.Sub(s.recent[cut]) > r.rateWindow {
+		cut++
+	}
+	s.recent = s.recent[cut:]
+	return now.Sub(s.committedAt) >= r.rateWindow && float64(len(s.recent))/r.rateWindow.Seconds() < r.minRate
 }
 
 var doneData = []byte("[DONE]")
@@ -151,6 +171,10 @@ func (s *streamer) run() result {
 		}
 		if s.idle != nil {
 			s.idle.Reset(s.x.route.timeouts.StreamIdle.D())
+		}
+		if s.tooSlow() {
+			return s.failed(&provider.Failure{Class: understudy.ClassStall,
+				Message: fmt.Sprintf("stream slower than %g chunks/s over %s", s.x.route.minRate, s.x.route.rateWindow)})
 		}
 		if bytes.Equal(ev.Data, doneData) {
 			if !s.committed {
@@ -234,6 +258,7 @@ func (s *streamer) commit() bool {
 	s.ttftTimer.Stop()
 	s.ttft = s.x.g.clk.Since(s.start)
 	s.committed = true
+	s.committedAt = s.x.g.clk.Now()
 	s.idle = s.x.g.clk.AfterFunc(s.x.route.timeouts.StreamIdle.D(), func() { s.cancel(errStall) })
 	x := s.x
 	if !s.resume {
