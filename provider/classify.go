@@ -47,6 +47,10 @@ func ClassifyResponse(status int, h http.Header, body []byte, now time.Time) *Fa
 	f := &Failure{Status: status, Message: msg, Type: typ, Code: code, Body: body, RetryAfter: RetryAfter(h, now)}
 	lower := strings.ToLower(msg)
 	switch {
+	case isQuota(typ, code) || strings.Contains(lower, "credit balance"):
+		// OpenAI's insufficient_quota (429), Anthropic's billing_error (402)
+		// and its "credit balance is too low" (400): waiting never helps.
+		f.Class = understudy.ClassQuota
 	case status == http.StatusTooManyRequests:
 		if isQuota(typ, code) {
 			f.Class = understudy.ClassQuota
@@ -106,7 +110,7 @@ func ClassifyStreamError(data []byte) *Failure {
 
 func isQuota(typ, code string) bool {
 	switch {
-	case typ == "insufficient_quota", code == "insufficient_quota",
+	case typ == "insufficient_quota", code == "insufficient_quota", typ == "billing_error",
 		code == "credit_balance_exhausted", code == "project_spend_limit_exceeded", code == "billing_hard_limit_reached":
 		return true
 	}

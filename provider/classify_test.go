@@ -18,6 +18,8 @@ func TestClassifyResponse(t *testing.T) {
 		{"rate limit", 429, `{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}`, understudy.ClassRateLimit},
 		{"openai quota", 429, `{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}`, understudy.ClassQuota},
 		{"credit balance", 429, `{"error":{"message":"no credit","type":"insufficient_quota","code":"credit_balance_exhausted"}}`, understudy.ClassQuota},
+		{"anthropic credit balance", 400, `{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."}}`, understudy.ClassQuota},
+		{"anthropic billing error", 402, `{"type":"error","error":{"type":"billing_error","message":"billing"}}`, understudy.ClassQuota},
 		{"spend limit", 429, `{"error":{"message":"limit","type":"insufficient_quota","code":"project_spend_limit_exceeded"}}`, understudy.ClassQuota},
 		{"anthropic rate limit", 429, `{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`, understudy.ClassRateLimit},
 		{"bad key", 401, `{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}`, understudy.ClassAuth},
