@@ -156,6 +156,21 @@ type Route struct {
 	Retry Retry `yaml:"retry"`
 	// Resume controls mid-stream continuation.
 	Resume Resume `yaml:"resume"`
+	// Hedge starts a second attempt on another target when the first is slow.
+	Hedge Hedge `yaml:"hedge"`
+}
+
+// Hedge configures hedged requests: when the first attempt has produced
+// nothing after Delay, a second one starts on the next target; the first to
+// answer wins and the other is cancelled. Non-streaming requests, and
+// streams until their first token. Hedges come out of the retry budget.
+type Hedge struct {
+	// Enabled turns hedging on for the route. Default false.
+	Enabled bool `yaml:"enabled"`
+	// Delay before the hedge. Default 0 = the first target's observed p95
+	// time to first token (over its last 128 answers; until it has 20, half
+	// of first_token).
+	Delay Duration `yaml:"delay"`
 }
 
 // Resume controls what happens when a stream breaks after text reached the

@@ -53,6 +53,7 @@ func plainChunk(data []byte) bool {
 // result is what one attempt produced.
 type result struct {
 	fail      *provider.Failure // nil on success
+	lost      bool              // cancelled: another attempt won the hedge
 	committed bool              // bytes reached the client: no failover possible
 	ttft      time.Duration
 	usage     *chat.Usage
@@ -142,6 +143,9 @@ func (x *exchange) whole(ctx context.Context, t routeTarget, resp *http.Response
 		return result{fail: &provider.Failure{Class: understudy.ClassServer, Status: resp.StatusCode, Message: "upstream response has no choices"}}
 	}
 	ttft := x.g.clk.Since(start)
+	if !x.claim(t.target) {
+		return result{fail: &provider.Failure{Class: understudy.ClassCanceled, Message: errHedgeLost.Error()}, lost: true}
+	}
 	x.setHeaders(t, resp)
 	h := x.w.Header()
 	h.Set("Content-Type", "application/json")
@@ -156,7 +160,7 @@ func (x *exchange) setHeaders(t routeTarget, resp *http.Response) {
 	h := x.w.Header()
 	h.Set("X-Understudy-Route", x.route.name)
 	h.Set("X-Understudy-Target", t.id)
-	h.Set("X-Understudy-Attempts", strconv.Itoa(x.attempts))
+	h.Set("X-Understudy-Attempts", strconv.Itoa(x.attemptCount()))
 	if id := resp.Header.Get("X-Request-Id"); id != "" {
 		h.Set("X-Upstream-Request-Id", id)
 	}

@@ -21,6 +21,7 @@ type metrics struct {
 	inflight    prometheus.Gauge
 	reloads     *prometheus.CounterVec
 	probes      *prometheus.CounterVec
+	hedges      *prometheus.CounterVec
 }
 
 var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20, 40, 80, 120}
@@ -54,9 +55,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Configuration reloads by result (applied, rejected)."}, []string{"result"}),
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "understudy_probes_total",
 			Help: "Active probes by target and result (ok, failed)."}, []string{"target", "result"}),
+		hedges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "understudy_hedges_total",
+			Help: "Hedged attempts started, by route and hedge target."}, []string{"route", "target"}),
 	}
 	reg.MustRegister(m.requests, m.attempts, m.failovers, m.duration, m.ttft, m.breaker, m.malformed,
-		m.missingDone, m.shed, m.tokens, m.inflight, m.reloads, m.probes)
+		m.missingDone, m.shed, m.tokens, m.inflight, m.reloads, m.probes, m.hedges)
 	return m
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/understudy/understudy"
@@ -43,6 +44,13 @@ type exchange struct {
 	// instruction marks targets that refused a prefill: they continue with
 	// an instruction instead.
 	instruction map[string]bool
+
+	// mu guards attempts and the race while a hedge runs two attempts.
+	mu sync.Mutex
+	// race is the hedge in progress: its racers' cancels and the winner.
+	race *race
+	// raced are targets already attempted as hedges: the loop skips them.
+	raced map[*target]bool
 }
 
 // action is what to do after an attempt.
@@ -62,6 +70,9 @@ func (x *exchange) run(ctx context.Context) {
 				continue
 			}
 			if x.stream != nil && t.continuation == config.ContinueNone {
+				continue
+			}
+			if x.raced[t.target] {
 				continue
 			}
 			for {
@@ -91,11 +102,27 @@ func (x *exchange) run(ctx context.Context) {
 	x.exhausted()
 }
 
-// try makes one attempt at t and decides what comes next.
+// try makes one attempt at t (hedged when the route says so) and decides
+// what comes next.
 func (x *exchange) try(ctx context.Context, t routeTarget) (action, time.Duration) {
+	done, ok := x.admit(t)
+	if !ok {
+		return actNext, 0
+	}
+	started := x.g.clk.Now()
+	if x.route.hedge.Enabled && x.stream == nil {
+		return x.hedged(ctx, t, done, started)
+	}
+	res := x.attemptSafely(ctx, t, done)
+	return x.settle(ctx, t, res, done, started)
+}
+
+// admit takes a concurrency slot and the breaker's permission for one
+// attempt at t; when refused it notes why.
+func (x *exchange) admit(t routeTarget) (func(health.Outcome), bool) {
 	if !t.acquire() {
 		x.notes = append(x.notes, t.id+": at its concurrency limit")
-		return actNext, 0
+		return nil, false
 	}
 	done, err := t.breaker.AllowOutcome()
 	if err != nil {
@@ -105,11 +132,17 @@ func (x *exchange) try(ctx context.Context, t routeTarget) (action, time.Duratio
 			note += fmt.Sprintf(" (next try in %s)", x.g.clk.Until(until).Round(time.Second))
 		}
 		x.notes = append(x.notes, note)
-		return actNext, 0
+		return nil, false
 	}
+	x.mu.Lock()
 	x.attempts++
-	started := x.g.clk.Now()
-	res := x.attemptSafely(ctx, t, done)
+	x.mu.Unlock()
+	return done, true
+}
+
+// account does the bookkeeping of a finished attempt: metrics, the
+// attempt's record, the breaker's outcome, latency statistics.
+func (x *exchange) account(t routeTarget, res result, done func(health.Outcome), started time.Time) {
 	m := x.g.metrics
 	rec := understudy.Attempt{Time: x.g.clk.Now(), Route: x.route.name, Target: t.id, Class: understudy.ClassSuccess, Stream: x.req.Stream}
 	rec.Duration = rec.Time.Sub(started)
@@ -122,8 +155,7 @@ func (x *exchange) try(ctx context.Context, t routeTarget) (action, time.Duratio
 		t.observeLatency(res.ttft)
 		m.attempts.WithLabelValues(x.route.name, t.id, string(understudy.ClassSuccess)).Inc()
 		m.ttft.WithLabelValues(x.route.name, t.id).Observe(res.ttft.Seconds())
-		x.succeeded(t, res)
-		return actDone, 0
+		return
 	}
 	f := res.fail
 	m.attempts.WithLabelValues(x.route.name, t.id, string(f.Class)).Inc()
@@ -139,6 +171,21 @@ func (x *exchange) try(ctx context.Context, t routeTarget) (action, time.Duratio
 		// Latency-aware selection must learn that this target is slow.
 		t.observeLatency(x.g.clk.Since(started))
 	}
+}
+
+// settle accounts for an attempt and decides what comes next.
+func (x *exchange) settle(ctx context.Context, t routeTarget, res result, done func(health.Outcome), started time.Time) (action, time.Duration) {
+	x.account(t, res, done, started)
+	rec := understudy.Attempt{Time: x.g.clk.Now(), Route: x.route.name, Target: t.id, Class: understudy.ClassSuccess, Stream: x.req.Stream}
+	rec.Duration = rec.Time.Sub(started)
+	if res.fail != nil {
+		rec.Class, rec.Status, rec.Message = res.fail.Class, res.fail.Status, res.fail.Message
+	}
+	if res.fail == nil {
+		x.succeeded(t, res)
+		return actDone, 0
+	}
+	f := res.fail
 	if res.committed {
 		return x.streamBroke(t, f)
 	}
@@ -333,7 +380,7 @@ func (x *exchange) exhausted() {
 func (x *exchange) routeHeaders() {
 	h := x.w.Header()
 	h.Set("X-Understudy-Route", x.route.name)
-	h.Set("X-Understudy-Attempts", strconv.Itoa(x.attempts))
+	h.Set("X-Understudy-Attempts", strconv.Itoa(x.attemptCount()))
 }
 
 // attemptSafely runs one attempt and releases its concurrency slot; a panic

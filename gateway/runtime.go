@@ -36,6 +36,7 @@ type route struct {
 	// treated as stalled; 0 = no check.
 	minRate    float64
 	rateWindow time.Duration
+	hedge      config.Hedge
 }
 
 type apiKey struct {
@@ -73,7 +74,7 @@ func (g *Gateway) build(cfg *config.Config, prev *runtime) (*runtime, error) {
 	}
 	for _, rc := range cfg.Routes {
 		r := &route{name: rc.Name, selection: rc.Selection, timeouts: rc.Timeouts, retry: rc.Retry, resumeDisabled: rc.Resume.Disabled,
-			minRate: rc.Resume.MinChunksPerSecond, rateWindow: rc.Resume.Window.D()}
+			minRate: rc.Resume.MinChunksPerSecond, rateWindow: rc.Resume.Window.D(), hedge: rc.Hedge}
 		if prev != nil {
 			if old, ok := prev.routes[rc.Name]; ok && old.retry == rc.Retry {
 				r.budget = old.budget

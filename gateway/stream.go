@@ -262,6 +262,10 @@ func (s *streamer) commit() bool {
 	s.idle = s.x.g.clk.AfterFunc(s.x.route.timeouts.StreamIdle.D(), func() { s.cancel(errStall) })
 	x := s.x
 	if !s.resume {
+		if !x.claim(s.t.target) {
+			s.cancel(errHedgeLost)
+			return false
+		}
 		x.setHeaders(s.t, s.resp)
 		h := x.w.Header()
 		h.Set("Content-Type", "text/event-stream")

@@ -51,7 +51,11 @@ type target struct {
 
 	inflight atomic.Int64
 	ewmaNs   atomic.Uint64 // float64 bits of the latency EWMA (time to first token), ns
+	recent   latencyRing   // recent times to first token, for the hedge delay
 }
+
+// p95 of the target's recent times to first token.
+func (t *target) p95() (time.Duration, bool) { return t.recent.p95() }
 
 // acquire takes a concurrency slot; false when the target is at its cap.
 func (t *target) acquire() bool {
@@ -67,8 +71,10 @@ func (t *target) release() { t.inflight.Add(-1) }
 
 const ewmaAlpha = 0.3
 
-// observeLatency feeds the EWMA used by latency-aware selection.
+// observeLatency feeds the EWMA used by latency-aware selection and the
+// samples of the hedge delay.
 func (t *target) observeLatency(d time.Duration) {
+	t.recent.add(d)
 	for {
 		old := t.ewmaNs.Load()
 		cur := math.Float64frombits(old)
