@@ -45,6 +45,10 @@ type runner struct {
 	streamBody     []byte
 	idleStreamBody []byte
 	nofileErr      error // from raising the open-files limit
+	bin, tmp       string
+	// start runs a server (stopped when the benchmark ends) and waits until
+	// GET ready answers 200.
+	start func(name, ready, bin string, args ...string) (*child, error)
 }
 
 func runBench(ctx context.Context, opts options, stdout, stderr io.Writer) error {
@@ -79,7 +83,7 @@ func runBench(ctx context.Context, opts options, stdout, stderr io.Writer) error
 		return err
 	}
 
-	r := &runner{opts: opts, stderr: stderr, rep: rep, nofileErr: nofileErr,
+	r := &runner{opts: opts, stderr: stderr, rep: rep, nofileErr: nofileErr, bin: bin, tmp: tmp,
 		wholeBody: requestBody(benchRoute, false), streamBody: requestBody(benchRoute, true),
 		idleStreamBody: requestBody(idleRoute, true)}
 	var children []*child
@@ -99,6 +103,7 @@ func runBench(ctx context.Context, opts options, stdout, stderr io.Writer) error
 		}
 		return c, nil
 	}
+	r.start = start
 
 	progress(stderr, "starting mock upstream, bare proxy and understudy")
 	up, err := start("upstream", "/healthz", self, "upstream", "-listen", "127.0.0.1:0", "-chunks", fmt.Sprint(opts.Chunks))
@@ -129,7 +134,7 @@ func runBench(ctx context.Context, opts options, stdout, stderr io.Writer) error
 
 	err = r.phases(ctx)
 	for _, c := range children {
-		if n := c.log.count(); n > maxChildLines {
+		if n := c.log.count(); n > maxChildLines && !c.chatty {
 			rep.warn(fmt.Sprintf("%s wrote %d lines to stderr (the first %d are shown above the report)", c.name, n, maxChildLines))
 		}
 	}

@@ -74,12 +74,18 @@ type options struct {
 	Idle        int             // idle streams held open (e); 0 skips the test
 	IdleOpeners int             // idle streams being opened at once
 	IdleTimeout time.Duration   // to open all idle streams
-	Phases      map[string]bool // which of latency, streams, throughput, idle run
-	Understudy  string          // a prebuilt understudy binary; empty: build one
-	Out         string          // also write the report as Markdown here
+	Phases      map[string]bool // which of latency, streams, throughput, idle, resume run
+
+	ResumeStreams  int           // streams per gateway (f)
+	ResumeCut      float64       // share of them cut mid-answer
+	ResumeWorkers  int           // streams sent at once, each worker one at a time
+	ResumeInterval time.Duration // the simulator's pause between tokens
+	Seed           uint64        // of the cut plan
+	Understudy     string        // a prebuilt understudy binary; empty: build one
+	Out            string        // also write the report as Markdown here
 }
 
-var allPhases = []string{"latency", "streams", "throughput", "idle"}
+var allPhases = []string{"latency", "streams", "throughput", "idle", "resume"}
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	o := options{Args: args}
@@ -99,6 +105,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.Idle, "idle", 10000, "idle streams held open at once (0 skips the test)")
 	fs.IntVar(&o.IdleOpeners, "idle-openers", 256, "idle streams being opened at once")
 	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 90*time.Second, "time allowed to open all idle streams")
+	fs.IntVar(&o.ResumeStreams, "resume-streams", 1000, "streams per gateway in the resume phase")
+	fs.Float64Var(&o.ResumeCut, "resume-cut", 0.1, "share of the resume phase's streams cut mid-answer")
+	fs.IntVar(&o.ResumeWorkers, "resume-workers", 8, "resume phase: workers, each sending its streams one at a time")
+	fs.DurationVar(&o.ResumeInterval, "resume-interval", 3*time.Millisecond, "resume phase: the simulator's pause between streamed tokens")
+	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the resume phase's cut plan")
 	phases := fs.String("phases", strings.Join(allPhases, ","), "comma-separated phases to run, of "+strings.Join(allPhases, ", "))
 	fs.StringVar(&o.Understudy, "understudy", "", "use this understudy binary instead of building ./cmd/understudy")
 	fs.StringVar(&o.Out, "out", "", "also write the report as Markdown to this file")
@@ -129,6 +140,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-idle must be between 0 and 100000")
 	case o.IdleTimeout <= 0 || o.IdleTimeout > 10*time.Minute:
 		return o, errors.New("-idle-timeout must be between 0 and 10m")
+	case o.ResumeStreams <= 0 || o.ResumeStreams > 100000 || o.ResumeWorkers <= 0 || o.ResumeWorkers > 256:
+		return o, errors.New("-resume-streams must be between 1 and 100000, -resume-workers between 1 and 256")
+	case o.ResumeCut < 0 || o.ResumeCut > 1:
+		return o, errors.New("-resume-cut must be between 0 and 1")
+	case o.ResumeInterval < 0 || o.ResumeInterval > time.Second:
+		return o, errors.New("-resume-interval must be between 0 and 1s")
 	}
 	return o, nil
 }

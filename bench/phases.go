@@ -25,8 +25,14 @@ func (r *runner) phases(ctx context.Context) error {
 		{"throughput", r.throughput},
 		{"memory", r.memory},
 		{"idle", r.idle},
+		{"resume", r.resume},
 	} {
-		if p.name != "memory" && !r.opts.Phases[p.name] {
+		switch {
+		case p.name == "memory":
+			if len(r.opts.Phases) == 1 && r.opts.Phases["resume"] {
+				continue // nothing ran through the three setups
+			}
+		case !r.opts.Phases[p.name]:
 			continue
 		}
 		if err := p.run(ctx); err != nil {

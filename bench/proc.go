@@ -25,6 +25,9 @@ type child struct {
 	log  *prefixWriter // its stderr
 	done chan struct{} // closed when the process has exited
 	err  error         // its exit error, once done is closed
+	// chatty: it logs by design (every fault set, every stream cut), so the
+	// report does not warn about how much it wrote.
+	chatty bool
 }
 
 // startChild runs bin with args and waits (at most 30 s) for it to announce

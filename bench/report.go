@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/understudy/understudy/simulate"
 )
 
 // report collects one run's figures and renders them as aligned text or
@@ -23,6 +25,7 @@ type report struct {
 	throughput []named[throughputResult]
 	mem        []named[procMem]
 	idle       []named[idleResult]
+	resume     []named[resumeResult]
 }
 
 func newReport(o options) *report { return &report{opts: o, started: time.Now()} }
@@ -45,6 +48,7 @@ const (
 	minThroughputFrac = 0.8 // Understudy's max throughput over the bare proxy's
 	idleStreamsTarget = 10000
 	maxIdleRSS        = 1 * gib
+	minWholeShare     = 0.99 // streams delivered whole with 10% cut mid-answer
 )
 
 func (r *report) header() []string {
@@ -62,6 +66,10 @@ func (r *report) header() []string {
 			o.Rate, o.StreamRate, o.Chunks, o.Workers, o.Duration, o.Rounds, o.Warmup, o.Idle),
 		"setups:     direct = client → mock upstream; bare proxy = client → httputil.ReverseProxy → mock; understudy = client → understudy serve → mock",
 		"understudy config: one route, one openai-kind target at the mock, no keys, probes off, log level warn, timeouts first_token 30s, stream_idle 10m, total 15m, default limits",
+	}
+	if o.Phases["resume"] {
+		h = append(h, fmt.Sprintf("resume:     %d streams per gateway, %.0f%% cut at a random content chunk (seed %d); %d workers, each with its own simulated primary/secondary pair and route, one stream at a time; simulator -same-answers, %d words, token interval %s",
+			o.ResumeStreams, o.ResumeCut*100, o.Seed, o.ResumeWorkers, simulate.DefaultAnswerWords, o.ResumeInterval))
 	}
 	for _, w := range r.warnings {
 		h = append(h, "WARNING:    "+w)
@@ -158,11 +166,38 @@ func (r *report) tables() []table {
 		}
 		ts = append(ts, idle)
 	}
+	if len(r.resume) > 0 {
+		rt := table{
+			title: fmt.Sprintf("(f) Streams cut mid-answer: %d streams per gateway, %.0f%% cut at a random content chunk, continuation on vs off", o.ResumeStreams, o.ResumeCut*100),
+			head: []string{"gateway", "streams", "cut", "delivered whole", "cut ones whole", "seam gap p50", "seam gap p99",
+				"added at seam p50", "added at seam p99", "full uncut p50", "full uncut p99", "full cut p50", "full cut p99"},
+			notes: []string{
+				"Delivered whole: the client's concatenated text equals the full answer, one finish reason, one data: [DONE], no error event.",
+				"Seam gap: in a cut stream delivered whole, the longest gap between consecutive content chunks (or the last one and [DONE]); added = seam gap − the median gap between content chunks of uncut streams.",
+				"Full: from sending the request to the stream's end ([DONE], or the error event / closed connection when not whole).",
+			},
+		}
+		for _, x := range r.resume {
+			v := x.v
+			row := []string{x.setup, fmt.Sprint(v.Streams), fmt.Sprint(v.Cut),
+				fmt.Sprintf("%s (%d)", pct(v.wholeShare()), v.Whole), fmt.Sprintf("%d/%d", v.WholeCut, v.Cut),
+				"—", "—", "—", "—", ms(v.FullUncut.P50), ms(v.FullUncut.P99), ms(v.FullCut.P50), ms(v.FullCut.P99)}
+			if v.WholeCut > 0 {
+				row[5], row[6], row[7], row[8] = ms(v.SeamGap.P50), ms(v.SeamGap.P99), added(v.SeamAdded.P50), added(v.SeamAdded.P99)
+			}
+			rt.rows = append(rt.rows, row)
+			rt.notes = append(rt.notes, fmt.Sprintf("%s: median gap between content chunks %s", x.setup, ms(v.TypicalGap)))
+			if v.FirstFailure != "" {
+				rt.notes = append(rt.notes, fmt.Sprintf("%s first stream not whole: %s", x.setup, v.FirstFailure))
+			}
+		}
+		ts = append(ts, rt)
+	}
 	ts = append(ts, r.targets())
 	return slices.DeleteFunc(ts, func(t table) bool { return len(t.rows) == 0 }) // phases not run
 }
 
-// targets checks the three targets.
+// targets checks the issues' targets.
 func (r *report) targets() table {
 	t := table{title: "Targets", head: []string{"target", "measured", "result"}}
 	d, okD := find(r.latency, "direct")
@@ -202,6 +237,14 @@ func (r *report) targets() table {
 			result = passFail(iu.Mem.RSS < maxIdleRSS && p < maxIdleRSS) + fmt.Sprintf(" (projected from %d streams)", iu.Tried)
 		}
 		t.rows = append(t.rows, []string{target, measured, result})
+	}
+	if on, ok := find(r.resume, "continuation on"); ok {
+		measured := fmt.Sprintf("%s (%d/%d, %d cut)", pct(on.wholeShare()), on.Whole, on.Streams, on.Cut)
+		if off, ok := find(r.resume, "continuation off"); ok {
+			measured += fmt.Sprintf("; continuation off: %s", pct(off.wholeShare()))
+		}
+		t.rows = append(t.rows, []string{fmt.Sprintf("streams delivered whole ≥ %.0f%%, %.0f%% cut mid-answer", minWholeShare*100, r.opts.ResumeCut*100),
+			measured, passFail(on.wholeShare() >= minWholeShare)})
 	}
 	return t
 }

@@ -75,15 +75,19 @@ func indexByte(b []byte, c byte) int {
 	return -1
 }
 
-// minOverlap is the shortest repeat at a seam that is trimmed: shorter
-// matches (a space, a letter) are as likely chance as repetition.
-const minOverlap = 4
+// minOverlap is the shortest repeat at a seam that is trimmed, in bytes;
+// a repeat must also span at least minOverlapWords words. Shorter matches (a
+// space, a letter, one word as in "summary summary") are as likely to be
+// genuine text as an echo.
+const (
+	minOverlap      = 4
+	minOverlapWords = 2
+)
 
 // SeamOverlap returns how many leading bytes of cont repeat the end of sent
-// and should be dropped: the longest k ≥ minOverlap with
-// cont[:k] == sent[len(sent)-k:], starting at a word boundary of sent
-// (ignoring leading whitespace differences is left to the caller). 0 when
-// there is no such repeat.
+// and should be dropped: the longest k with cont[:k] == sent[len(sent)-k:],
+// starting at a word boundary of sent, of at least minOverlap bytes and
+// minOverlapWords words. 0 when there is no such repeat.
 func SeamOverlap(sent, cont string) int {
 	max := min(len(sent), len(cont))
 	for k := max; k >= minOverlap; k-- {
@@ -91,11 +95,25 @@ func SeamOverlap(sent, cont string) int {
 			continue
 		}
 		start := len(sent) - k
-		if start == 0 || atWordStart(sent, start) {
+		if (start == 0 || atWordStart(sent, start)) && len(strings.Fields(cont[:k])) >= minOverlapWords {
 			return k
 		}
 	}
 	return 0
+}
+
+// SeamPending reports whether more of the continuation is needed to decide
+// the overlap: some longer end of sent, starting at a word boundary, still
+// begins with cont. When false, SeamOverlap(sent, cont) is final, so a
+// continuation that does not repeat is relayed at once.
+func SeamPending(sent, cont string, lookBack int) bool {
+	for k := len(cont) + 1; k <= min(len(sent), lookBack); k++ {
+		start := len(sent) - k
+		if strings.HasPrefix(sent[start:], cont) && (start == 0 || atWordStart(sent, start)) {
+			return true
+		}
+	}
+	return false
 }
 
 // atWordStart: the byte at i begins a word or is whitespace following a word.

@@ -67,6 +67,7 @@ func TestSeamOverlap(t *testing.T) {
 		{"repeats the last words", "The sky is blue because", " blue because of scattering", len(" blue because")},
 		{"repeats the whole text", "The sky", "The sky is blue", len("The sky")},
 		{"short chance match is kept", "It is a", " a good day", 0},
+		{"one repeated word is kept (it may be genuine)", "notice summary", " summary for users", 0},
 		{"mid-word match is kept", "The skyline", "line is long", 0},
 		{"no match", "abc", "xyz", 0},
 		{"empty", "", "anything", 0},
@@ -100,9 +101,9 @@ func FuzzSeamOverlap(f *testing.F) {
 		if len(fields) == 0 || words <= 0 {
 			return
 		}
-		n := min(words%4+1, len(fields))
+		n := min(words%3+2, len(fields)) // a repeat of 2 to 4 words
 		tail := " " + strings.Join(fields[len(fields)-n:], " ")
-		if !strings.HasSuffix(sent, tail) || len(tail) < minOverlap {
+		if n < minOverlapWords || !strings.HasSuffix(sent, tail) || len(tail) < minOverlap {
 			return
 		}
 		rest := " and more"
@@ -111,4 +112,23 @@ func FuzzSeamOverlap(f *testing.F) {
 			t.Fatalf("SeamOverlap(%q, %q) = %d, want at least %d", sent, tail+rest, got, len(tail))
 		}
 	})
+}
+
+func TestSeamPending(t *testing.T) {
+	tests := []struct {
+		name, sent, cont string
+		want             bool
+	}{
+		{"no repeat in sight", "The sky is", " blue", false},
+		{"could be repeating the last words", "The sky is blue because", " blue", true},
+		{"repeat complete", "The sky is blue because", " blue because of", false},
+		{"nothing yet", "The sky", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := SeamPending(tt.sent, tt.cont, 256); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
 }

@@ -50,8 +50,9 @@ func (st *streamState) addUsage(u *chat.Usage) {
 	st.usage.TotalTokens += u.TotalTokens
 }
 
-// seamWindow is how much continuation text is held back to find and trim a
-// repeat of the text already sent.
+// seamWindow bounds how much continuation text is held back to find and
+// trim a repeat of the text already sent; a continuation that cannot be a
+// repeat is relayed at once.
 const seamWindow = 64
 
 // pendingChunk is a chunk held back before this attempt sends anything.
@@ -249,7 +250,16 @@ func (s *streamer) ready(c *chat.Chunk) bool {
 	if c.HasContent() && s.ttftTimer != nil {
 		s.ttftTimer.Stop() // the backup has started answering
 	}
-	return s.seam >= seamWindow || c.Finished()
+	if s.seam >= seamWindow || c.Finished() {
+		return true
+	}
+	// Relay as soon as the continuation cannot be a repeat of the end of
+	// the text already sent: usually at its first word.
+	var held strings.Builder
+	for _, p := range s.pending {
+		held.WriteString(p.text)
+	}
+	return held.Len() > 0 && !chat.SeamPending(s.x.stream.text.String(), held.String(), 4*seamWindow)
 }
 
 // commit sends the held-back chunks: with the response headers on a first

@@ -24,9 +24,11 @@ Serves fake OpenAI-compatible providers at http://LISTEN/{provider}/v1
 and Anthropic Messages-style at POST /{provider}/v1/messages), with faults set by flags,
 by a schedule file, or live through the control API under /_sim/.
 
-Answers are deterministic. A request that continues a partial answer (a final
-assistant message, or an assistant message followed by one user instruction,
-whose text starts the answer) gets only the rest of that answer.
+Answers are deterministic: they depend on the provider, the model and the
+messages (with -same-answers, on the messages only). A request that
+continues a partial answer (a final assistant message, or an assistant
+message followed by one user instruction, whose text starts the answer) gets
+only the rest of that answer.
 
 Fault kinds: %s
 
@@ -46,6 +48,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		first     = fs.Duration("first-token-delay", 0, "delay before the first token or response")
 		words     = fs.Int("answer-words", DefaultAnswerWords, "words per answer")
 		schedule  = fs.String("schedule", "", `JSON file of schedules: {"provider":[{"fault":{"kind":"hang"},"for":"30s"},…]}`)
+		same      = fs.Bool("same-answers", false, "every provider and model answers the same messages with the same text (a continuation on another provider then reproduces the answer)")
 		faults    []string
 		noPrefill = map[string]bool{}
 	)
@@ -99,6 +102,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		AnswerWords:     *words,
 		TokenInterval:   *interval,
 		FirstTokenDelay: *first,
+		SameAnswers:     *same,
 		Logger:          logger,
 	})
 	defer sim.Close()

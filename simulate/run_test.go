@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptrace"
@@ -55,7 +56,7 @@ func TestRunHelp(t *testing.T) {
 		t.Errorf("got %v, want flag.ErrHelp", err)
 	}
 	for _, want := range []string{"Usage: understudy simulate", "-fault", "-schedule", "-token-interval", "slow_first_token",
-		"-no-prefill", "/{provider}/v1/messages", "overlap"} {
+		"-no-prefill", "/{provider}/v1/messages", "overlap", "-same-answers"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("got usage %q, want it to mention %q", stderr.String(), want)
 		}
@@ -189,4 +190,80 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	if !strings.Contains(stderr.String(), "fault set") {
 		t.Errorf("got log %q, want the fault changes logged", stderr.String())
 	}
+}
+
+// TestRunSameAnswers: with -same-answers every provider and model answers the
+// same messages with Answer("", "", messages...); without, they differ.
+func TestRunSameAnswers(t *testing.T) {
+	for _, same := range []bool{true, false} {
+		t.Run(fmt.Sprintf("same-answers=%v", same), func(t *testing.T) {
+			args := []string{"-providers", "a,b"}
+			if same {
+				args = append(args, "-same-answers")
+			}
+			urls := startRun(t, args...)
+			hc := &http.Client{Transport: &http.Transport{}}
+			defer hc.CloseIdleConnections()
+			ctx := testCtx(t)
+			got := map[string]string{}
+			for _, q := range []struct{ provider, model string }{{"a", "m1"}, {"b", "m1"}, {"b", "m2"}} {
+				c := openai.NewClient(option.WithBaseURL(urls[q.provider]), option.WithAPIKey("k"), option.WithMaxRetries(0),
+					option.WithHTTPClient(hc))
+				res, err := c.Chat.Completions.New(ctx, params(q.model))
+				if err != nil {
+					t.Fatalf("%s/%s: %v", q.provider, q.model, err)
+				}
+				got[q.provider+"/"+q.model] = res.Choices[0].Message.Content
+			}
+			for k, v := range got {
+				want := simulate.Answer("", "", question)
+				if !same {
+					p, m, _ := strings.Cut(k, "/")
+					want = simulate.Answer(p, m, question)
+				}
+				if v != want {
+					t.Errorf("%s: got %q, want %q", k, v, want)
+				}
+			}
+			if !same && got["a/m1"] == got["b/m1"] {
+				t.Errorf("got the same answer %q from a and b without -same-answers", got["a/m1"])
+			}
+		})
+	}
+}
+
+// startRun runs simulate.Run with args on a free port until the test ends and
+// returns each provider's base URL from the banner.
+func startRun(t *testing.T, args ...string) map[string]string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(testCtx(t))
+	pr, pw := io.Pipe()
+	var stderr lockedBuffer
+	ran := make(chan error, 1)
+	go func() {
+		ran <- simulate.Run(ctx, append([]string{"-listen", "127.0.0.1:0"}, args...), pw, &stderr)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("got Run error %v, want nil after cancel", err)
+		}
+	})
+	urls := map[string]string{}
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		line := sc.Text()
+		if f := strings.Fields(line); len(f) == 2 && strings.HasSuffix(f[1], "/"+f[0]+"/v1") {
+			urls[f[0]] = f[1]
+		}
+		if strings.Contains(line, "curl") {
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }() // drain stdout until Run ends
+	if len(urls) == 0 {
+		t.Fatalf("no provider URLs in the banner; stderr: %s", stderr.String())
+	}
+	return urls
 }
