@@ -83,6 +83,30 @@ func TestResume(t *testing.T) {
 	}
 }
 
+// TestResumeFromAnthropic: a stream from an Anthropic target cut mid-answer
+// (or broken by an overloaded error event) is continued on an
+// OpenAI-compatible one.
+func TestResumeFromAnthropic(t *testing.T) {
+	cfg := strings.NewReplacer(
+		`{name: primary,   base_url: "${SIM_URL}/primary/v1", probe: {disabled: true}}`,
+		`{name: primary, kind: anthropic, base_url: "${SIM_URL}/primary", probe: {disabled: true}}`,
+		"KIND", "openai", "/BASE", "/v1", "CONT", "").Replace(resumeConfig)
+	for _, cut := range []int{1, 12, 23} {
+		t.Run(fmt.Sprintf("cut after %d", cut), func(t *testing.T) {
+			h := newHarness(t, withConfig(cfg), withSim(simulate.Options{SameAnswers: true}))
+			ctx := testCtx(t)
+			h.setFault("primary", simulate.Fault{Kind: "cut", AfterChunks: cut})
+			got := h.askStream(ctx)
+			if got.err != nil || got.text != fullAnswer() {
+				t.Fatalf("got %q %v, want the whole answer", got.text, got.err)
+			}
+			if p, s := h.requests("primary"), h.requests("secondary"); p != 1 || s != 1 {
+				t.Errorf("got primary %d secondary %d attempts, want 1 and 1", p, s)
+			}
+		})
+	}
+}
+
 // TestResumeWire: one stream on the wire — one id, one finish, one [DONE].
 func TestResumeWire(t *testing.T) {
 	h := resumeHarness(t, "anthropic", "", simulate.Options{})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,7 +39,9 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		defer cancel()
 	}
 
-	sim := simulate.New(simulate.Options{Providers: []string{"primary", "secondary", "backup"}, TokenInterval: 20 * time.Millisecond})
+	// SameAnswers: the simulated providers answer like one model family, so
+	// a continuation on another provider completes the primary's answer.
+	sim := simulate.New(simulate.Options{Providers: []string{"primary", "secondary", "backup"}, TokenInterval: 20 * time.Millisecond, SameAnswers: true})
 	defer sim.Close()
 	simLn, err := net.Listen("tcp", *simListen)
 	if err != nil {
@@ -78,7 +81,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
   gateway    %[1]s   (OpenAI-compatible: POST /v1/chat/completions, GET /v1/models, /metrics, /readyz)
   simulator  %[2]s   (providers primary, secondary, backup; control API under /_sim/)
 
-Route "assistant": primary/gpt-4o-mini, then secondary/claude-haiku-4-5, then backup/llama3.1-8b.
+Route "assistant": primary/gpt-4o-mini, then secondary/claude-haiku-4-5 (Anthropic Messages API), then backup/llama3.1-8b.
 
 Try it:
   curl -s %[1]s/v1/chat/completions -H 'Content-Type: application/json' \
@@ -94,24 +97,7 @@ Press Ctrl-C to stop.
 `, gwURL, simURL)
 
 	if *outageAt > 0 {
-		go func() {
-			t := time.NewTimer(*outageAt)
-			defer t.Stop()
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			fmt.Fprintf(stdout, "▶ scripted outage: primary answers HTTP 500 for %s\n", *outageFor)
-			_ = sim.Schedule("primary", []simulate.Step{{Fault: &simulate.Fault{Kind: "server_error"}, For: simulate.Duration(*outageFor)}})
-			t2 := time.NewTimer(*outageFor)
-			defer t2.Stop()
-			select {
-			case <-ctx.Done():
-			case <-t2.C:
-				fmt.Fprintln(stdout, "▶ primary is healthy again: probes close its breaker and traffic returns")
-			}
-		}()
+		go demoScript(ctx, sim, *outageAt, *outageFor, stdout)
 	}
 	if *traffic > 0 {
 		go demoTraffic(ctx, gwURL, *traffic, stdout)
@@ -124,6 +110,42 @@ Press Ctrl-C to stop.
 		return err
 	case <-ctx.Done():
 		return <-errc
+	}
+}
+
+// demoScript plays the scripted interruptions: an outage of the primary,
+// its recovery, then a primary that cuts its streams mid-answer.
+func demoScript(ctx context.Context, sim *simulate.Simulator, at, outage time.Duration, out io.Writer) {
+	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
+	const cutFor = 10 * time.Second
+	steps := []struct {
+		after time.Duration
+		msg   string
+		fault *simulate.Fault
+		for_  time.Duration
+	}{
+		{at, fmt.Sprintf("▶ scripted outage: primary answers HTTP 500 for %s", outage), &simulate.Fault{Kind: "server_error"}, outage},
+		{outage, "▶ primary is healthy again: probes close its breaker and traffic returns", nil, 0},
+		{5 * time.Second, fmt.Sprintf("▶ primary now cuts every stream after 5 words, for %s: the answers continue on the secondary (an Anthropic-style API), whole", cutFor), &simulate.Fault{Kind: "cut", AfterChunks: 5}, cutFor},
+		{cutFor, "▶ primary is healthy again", nil, 0},
+	}
+	for _, st := range steps {
+		if !wait(st.after) {
+			return
+		}
+		fmt.Fprintln(out, st.msg)
+		if st.fault != nil {
+			_ = sim.Schedule("primary", []simulate.Step{{Fault: st.fault, For: simulate.Duration(st.for_)}})
+		}
 	}
 }
 
@@ -160,6 +182,9 @@ func demoTraffic(ctx context.Context, gwURL string, every time.Duration, out io.
 		if stream && !bytes.Contains(data, []byte("data: [DONE]")) {
 			outcome = "INCOMPLETE"
 		}
+		if models := streamModels(data); len(models) > 1 {
+			outcome += fmt.Sprintf(" (cut mid-answer, continued by %s)", strings.Join(models[1:], ", "))
+		}
 		if resp.StatusCode != http.StatusOK {
 			outcome = strings.TrimSpace(string(data))
 		}
@@ -167,4 +192,26 @@ func demoTraffic(ctx context.Context, gwURL string, every time.Duration, out io.
 			time.Now().Format("15:04:05"), n, kind, resp.StatusCode, resp.Header.Get("X-Understudy-Target"),
 			resp.Header.Get("X-Understudy-Attempts"), time.Since(start).Milliseconds(), outcome)
 	}
+}
+
+// streamModels lists the models that sent a stream's chunks, in order: more
+// than one means the answer was continued on another target.
+func streamModels(body []byte) []string {
+	var models []string
+	for _, line := range bytes.Split(body, []byte("\n")) {
+		data, ok := bytes.CutPrefix(line, []byte("data: "))
+		if !ok {
+			continue
+		}
+		var c struct {
+			Model string `json:"model"`
+		}
+		if json.Unmarshal(data, &c) != nil || c.Model == "" {
+			continue
+		}
+		if len(models) == 0 || models[len(models)-1] != c.Model {
+			models = append(models, c.Model)
+		}
+	}
+	return models
 }
