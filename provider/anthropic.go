@@ -3,7 +3,6 @@ package provider
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -29,13 +28,9 @@ type Anthropic struct {
 
 // NewAnthropic builds the adapter from a validated provider config.
 func NewAnthropic(p config.Provider) (*Anthropic, error) {
-	u, err := url.Parse(strings.TrimRight(p.BaseURL, "/"))
+	u, h, err := endpoint(p)
 	if err != nil {
-		return nil, fmt.Errorf("provider %s: base_url: %w", p.Name, err)
-	}
-	h := make(http.Header)
-	for k, v := range p.Headers {
-		h.Set(k, v)
+		return nil, err
 	}
 	return &Anthropic{name: p.Name, base: u, apiKey: p.APIKey.Value, headers: h, maxTokens: DefaultAnthropicMaxTokens}, nil
 }

@@ -27,15 +27,24 @@ type OpenAI struct {
 
 // NewOpenAI builds the adapter from a validated provider config.
 func NewOpenAI(p config.Provider) (*OpenAI, error) {
+	u, h, err := endpoint(p)
+	if err != nil {
+		return nil, err
+	}
+	return &OpenAI{name: p.Name, kind: p.Kind, base: u, apiKey: p.APIKey.Value, headers: h, apiVersion: p.APIVersion}, nil
+}
+
+// endpoint is a provider's API root and the headers sent with every request.
+func endpoint(p config.Provider) (*url.URL, http.Header, error) {
 	u, err := url.Parse(strings.TrimRight(p.BaseURL, "/"))
 	if err != nil {
-		return nil, fmt.Errorf("provider %s: base_url: %w", p.Name, err)
+		return nil, nil, fmt.Errorf("provider %s: base_url: %w", p.Name, err)
 	}
-	h := make(http.Header)
+	h := make(http.Header, len(p.Headers))
 	for k, v := range p.Headers {
 		h.Set(k, v)
 	}
-	return &OpenAI{name: p.Name, kind: p.Kind, base: u, apiKey: p.APIKey.Value, headers: h, apiVersion: p.APIVersion}, nil
+	return u, h, nil
 }
 
 // Name is the provider's configured name.
