@@ -123,3 +123,23 @@ type Attempt struct {
 	Stream   bool
 	Message  string // the failure, empty on success; never holds prompts or keys
 }
+
+// Outcome records how one client request ended: what per-minute rollups,
+// SLIs and incident impact count.
+type Outcome struct {
+	Time   time.Time // when the request ended
+	Route  string
+	Target string // provider/model that served it; empty when none did
+	// Class is ClassSuccess for an answer, else the failure that decided it.
+	Class Class
+	// Mode is how it was served: primary, failover, resumed, stream_broken,
+	// upstream_error, unavailable, deadline, client_canceled (later issues
+	// add degraded modes).
+	Mode             string
+	Latency          time.Duration // whole request
+	TTFT             time.Duration // to the first token (or whole answer); 0 when none
+	PromptTokens     int
+	CompletionTokens int
+	Attempts         int
+	Stream           bool
+}

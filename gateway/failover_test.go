@@ -227,3 +227,37 @@ func TestUpstreamConnectionsReused(t *testing.T) {
 		t.Errorf("gateway opened %d upstream connections for 10 sequential streams, want some reused", n)
 	}
 }
+
+// TestOutcomes: every request's outcome is recorded with its serving mode,
+// target, class and tokens — what the rollups will count.
+func TestOutcomes(t *testing.T) {
+	h := newHarness(t)
+	ctx := testCtx(t)
+	tests := []struct {
+		name       string
+		faults     map[string]simulate.Fault
+		wantMode   string
+		wantTarget string
+		wantClass  understudy.Class
+	}{
+		{"primary", nil, "primary", "primary/m-primary", understudy.ClassSuccess},
+		{"failover", map[string]simulate.Fault{"primary": {Kind: "overloaded"}}, "failover", "secondary/m-secondary", understudy.ClassSuccess},
+		{"final upstream error", map[string]simulate.Fault{"primary": {Kind: "content_filter"}}, "upstream_error", "primary/m-primary", understudy.ClassContentFilter},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h.sim.Reset()
+			for p, f := range tt.faults {
+				h.setFault(p, f)
+			}
+			h.ask(ctx)
+			o := h.events.lastOutcome()
+			if o.Mode != tt.wantMode || o.Target != tt.wantTarget || o.Class != tt.wantClass || o.Route != "assistant" {
+				t.Errorf("got %+v, want mode %s target %s class %s", o, tt.wantMode, tt.wantTarget, tt.wantClass)
+			}
+			if tt.wantClass == understudy.ClassSuccess && (o.PromptTokens == 0 || o.CompletionTokens == 0 || o.TTFT == 0) {
+				t.Errorf("got %+v, want tokens and time to first token", o)
+			}
+		})
+	}
+}

@@ -32,6 +32,12 @@ type AttemptRecorder interface {
 	RecordAttempt(understudy.Attempt)
 }
 
+// OutcomeRecorder receives every request's outcome (what rollups count). An
+// EventSink that also implements it gets them. It must not block.
+type OutcomeRecorder interface {
+	RecordOutcome(understudy.Outcome)
+}
+
 // Options are the gateway's collaborators. Zero values get sane defaults.
 type Options struct {
 	Clock    clockwork.Clock       // default: real clock
@@ -193,6 +199,12 @@ func (g *Gateway) emit(e understudy.Event) {
 	g.log.Info("event", "type", e.Type, "route", e.Route, "target", e.Target, "msg", e.Message, "needs_person", e.NeedsPerson)
 	if g.events != nil {
 		g.events.Emit(e)
+	}
+}
+
+func (g *Gateway) recordOutcome(o understudy.Outcome) {
+	if r, ok := g.events.(OutcomeRecorder); ok {
+		r.RecordOutcome(o)
 	}
 }
 

@@ -286,12 +286,29 @@ type eventLog struct {
 	mu       sync.Mutex
 	events   []understudy.Event
 	attempts []understudy.Attempt
+	outcomes []understudy.Outcome
 	changed  chan struct{}
+}
+
+func (l *eventLog) RecordOutcome(o understudy.Outcome) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.outcomes = append(l.outcomes, o)
+}
+
+func (l *eventLog) lastOutcome() understudy.Outcome {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.outcomes) == 0 {
+		return understudy.Outcome{}
+	}
+	return l.outcomes[len(l.outcomes)-1]
 }
 
 var (
 	_ gateway.EventSink       = (*eventLog)(nil)
 	_ gateway.AttemptRecorder = (*eventLog)(nil)
+	_ gateway.OutcomeRecorder = (*eventLog)(nil)
 )
 
 func (l *eventLog) RecordAttempt(a understudy.Attempt) {

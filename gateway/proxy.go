@@ -51,6 +51,9 @@ type exchange struct {
 	race *race
 	// raced are targets already attempted as hedges: the loop skips them.
 	raced map[*target]bool
+	// ttft and usage of the answer that served the request.
+	ttft  time.Duration
+	usage *chat.Usage
 }
 
 // action is what to do after an attempt.
@@ -302,6 +305,7 @@ func describe(f *provider.Failure) string {
 }
 
 func (x *exchange) succeeded(t routeTarget, res result) {
+	x.ttft, x.usage = res.ttft, res.usage
 	mode := "primary"
 	if x.stream != nil && x.stream.broken != nil {
 		mode = "resumed"
@@ -325,8 +329,18 @@ func (x *exchange) finish(t routeTarget, outcome string, f *provider.Failure) {
 	if t.target != nil {
 		target = t.id
 	}
+	latency := x.g.clk.Since(x.start)
 	x.g.metrics.requests.WithLabelValues(x.route.name, target, outcome).Inc()
-	x.g.metrics.duration.WithLabelValues(x.route.name, outcome).Observe(x.g.clk.Since(x.start).Seconds())
+	x.g.metrics.duration.WithLabelValues(x.route.name, outcome).Observe(latency.Seconds())
+	o := understudy.Outcome{Time: x.g.clk.Now(), Route: x.route.name, Target: target, Class: understudy.ClassSuccess,
+		Mode: outcome, Latency: latency, TTFT: x.ttft, Attempts: x.attemptCount(), Stream: x.req.Stream}
+	if f != nil {
+		o.Class = f.Class
+	}
+	if x.usage != nil {
+		o.PromptTokens, o.CompletionTokens = x.usage.PromptTokens, x.usage.CompletionTokens
+	}
+	x.g.recordOutcome(o)
 	if f != nil && outcome != "client_canceled" {
 		x.g.log.Warn("request failed", "route", x.route.name, "target", target, "outcome", outcome, "class", f.Class, "attempts", x.attempts)
 	}
