@@ -94,6 +94,12 @@ func (c *Config) ApplyDefaults() {
 	for i := range c.Keys {
 		setDefault(&c.Keys[i].Priority, DefaultPriority)
 	}
+	if c.Storage.PostgresDSN.Ref == "" {
+		setDefault(&c.Storage.SQLite, "understudy.db")
+	}
+	setDefault(&c.Storage.EventsRetention, Duration(90*24*time.Hour))
+	setDefault(&c.Storage.RollupsRetention, Duration(400*24*time.Hour))
+	setDefault(&c.Storage.FlushEvery, Duration(5*time.Second))
 	for i := range c.Providers {
 		p := &c.Providers[i]
 		setDefault(&p.Kind, KindOpenAI)

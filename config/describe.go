@@ -27,6 +27,12 @@ func (c *Config) Describe(w io.Writer) {
 	p("limits\tmax body %d bytes, max in flight %s, shed Retry-After %s",
 		c.Limits.MaxBodyBytes, unlimited(c.Limits.MaxInflight), c.Limits.ShedRetryAfter)
 	p("log\t%s, %s", c.Log.Level, c.Log.Format)
+	st := c.Storage
+	where := "sqlite " + st.SQLite
+	if st.PostgresDSN.Ref != "" {
+		where = "postgres " + st.PostgresDSN.String()
+	}
+	p("storage\t%s, flush every %s, keep events %s and rollups %s", where, st.FlushEvery, st.EventsRetention, st.RollupsRetention)
 
 	caps := map[string]int{}
 	for _, pr := range c.Providers {

@@ -112,6 +112,8 @@ func (c *Config) expandEnv(getenv func(string) string) {
 	x := expander{src: c.src, getenv: getenv}
 	x.str(&c.Listen, "listen")
 	x.str(&c.PublicURL, "public_url")
+	x.str(&c.Storage.SQLite, "storage.sqlite")
+	x.secret(&c.Storage.PostgresDSN, "storage.postgres_dsn")
 	for i := range c.Keys {
 		x.secret(&c.Keys[i].Key, fmt.Sprintf("keys[%d].key", i))
 	}

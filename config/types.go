@@ -23,6 +23,8 @@ type Config struct {
 	Routes []Route `yaml:"routes"`
 	// Log sets the structured log output.
 	Log Log `yaml:"log"`
+	// Storage is where events and per-minute rollups are kept.
+	Storage Storage `yaml:"storage"`
 
 	// src records where each field was written (nil for a Config built in
 	// Go) so that Validate can give line numbers.
@@ -233,6 +235,22 @@ type Retry struct {
 	Backoff Duration `yaml:"backoff"`
 	// MaxAttempts bounds attempts per request across all targets. Default 0 = one per target plus one retry.
 	MaxAttempts int `yaml:"max_attempts"`
+}
+
+// Storage selects the store: an SQLite file (default) or PostgreSQL.
+type Storage struct {
+	// SQLite is the database file. Default "understudy.db" (in the working
+	// directory) unless postgres_dsn is set.
+	SQLite string `yaml:"sqlite"`
+	// PostgresDSN, when set, uses PostgreSQL instead. It holds credentials,
+	// so it must be an environment reference such as ${UNDERSTUDY_POSTGRES_DSN}.
+	PostgresDSN Secret `yaml:"postgres_dsn"`
+	// EventsRetention: events older than this are deleted. Default 90 days (2160h).
+	EventsRetention Duration `yaml:"events_retention"`
+	// RollupsRetention: per-minute rollups older than this are deleted. Default 400 days (9600h).
+	RollupsRetention Duration `yaml:"rollups_retention"`
+	// FlushEvery is how often recorded outcomes and events are written. Default 5s.
+	FlushEvery Duration `yaml:"flush_every"`
 }
 
 // Log configures slog.

@@ -36,6 +36,15 @@ func (c *Config) Validate() error {
 	v.keys(c.Keys)
 	providers := v.providers(c.Providers)
 	v.routes(c.Routes, providers, c.Providers)
+	if c.Storage.PostgresDSN.Ref != "" {
+		v.secret("storage.postgres_dsn", c.Storage.PostgresDSN, true)
+		if c.Storage.SQLite != "" {
+			v.add("storage.sqlite", c.Storage.SQLite, "set either sqlite or postgres_dsn, not both")
+		}
+	}
+	v.positive("storage.flush_every", c.Storage.FlushEvery)
+	v.positive("storage.events_retention", c.Storage.EventsRetention)
+	v.positive("storage.rollups_retention", c.Storage.RollupsRetention)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 	if len(v.errs) == 0 {

@@ -11,6 +11,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -52,9 +54,18 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	defer simSrv.Close()
 	simURL := "http://" + simLn.Addr().String()
 
+	dir, err := os.MkdirTemp("", "understudy-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	dbPath := filepath.Join(dir, "understudy.db")
 	env := func(k string) string {
-		if k == "SIM_URL" {
+		switch k {
+		case "SIM_URL":
 			return simURL
+		case "DEMO_DB":
+			return dbPath
 		}
 		return getenv(k)
 	}
@@ -80,6 +91,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	fmt.Fprintf(stdout, `Understudy demo
   gateway    %[1]s   (OpenAI-compatible: POST /v1/chat/completions, GET /v1/models, /metrics, /readyz)
   simulator  %[2]s   (providers primary, secondary, backup; control API under /_sim/)
+  store      %[3]s   (SQLite: events and per-minute rollups; removed at exit)
 
 Route "assistant": primary/gpt-4o-mini, then secondary/claude-haiku-4-5 (Anthropic Messages API), then backup/llama3.1-8b.
 
@@ -94,7 +106,7 @@ Break the primary yourself (then watch who serves):
   curl -s -X DELETE %[2]s/_sim/providers/primary/fault
 Press Ctrl-C to stop.
 
-`, gwURL, simURL)
+`, gwURL, simURL, dbPath)
 
 	if *outageAt > 0 {
 		go demoScript(ctx, sim, *outageAt, *outageFor, stdout)

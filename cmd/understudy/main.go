@@ -44,6 +44,8 @@ Usage:
   understudy check FILE               validate a config file and print the effective routes
   understudy simulate [flags]         run fault-injecting fake LLM providers
   understudy demo [flags]             run the simulator and the gateway together, with a scripted outage
+  understudy migrate [-config FILE]   apply the store's pending migrations and list them
+  understudy backup [-config FILE] OUT  copy the SQLite store to OUT while it is in use
   understudy version                  print the version
 
 Run "understudy COMMAND -h" for a command's flags.
@@ -65,6 +67,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runSimulate(ctx, rest, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, rest, getenv, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, rest, getenv, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "understudy", understudy.Version)
 		return nil

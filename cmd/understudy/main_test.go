@@ -18,6 +18,7 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/understudy/understudy/simulate"
+	"github.com/understudy/understudy/store"
 	"go.uber.org/goleak"
 )
 
@@ -70,6 +71,7 @@ func writeFile(t *testing.T, dir, name, text string) string {
 
 const serveConfig = `listen: 127.0.0.1:0
 log: {level: info}
+storage: {sqlite: "${DB}", flush_every: 1h}
 providers:
   - {name: primary, base_url: "${SIM_URL}/primary/v1", probe: {disabled: true}}
   - {name: secondary, base_url: "${SIM_URL}/secondary/v1", probe: {disabled: true}}
@@ -82,9 +84,13 @@ routes:
 
 func TestCheck(t *testing.T) {
 	dir := t.TempDir()
+	db := filepath.Join(t.TempDir(), "u.db")
 	env := func(k string) string {
-		if k == "SIM_URL" {
+		switch k {
+		case "SIM_URL":
 			return "http://127.0.0.1:9"
+		case "DB":
+			return db
 		}
 		return ""
 	}
@@ -101,8 +107,8 @@ func TestCheck(t *testing.T) {
 	bad := writeFile(t, dir, "bad.yaml", strings.Replace(serveConfig, "provider: secondary", "provider: secondry", 1))
 	out.Reset()
 	err := run(context.Background(), []string{"check", bad}, env, &out, &out)
-	if err == nil || !strings.Contains(err.Error(), "bad.yaml:10:") || !strings.Contains(err.Error(), `unknown provider "secondry"`) {
-		t.Errorf("got %v, want an error naming bad.yaml, line 10 and the provider", err)
+	if err == nil || !strings.Contains(err.Error(), "bad.yaml:11:") || !strings.Contains(err.Error(), `unknown provider "secondry"`) {
+		t.Errorf("got %v, want an error naming bad.yaml, line 11 and the provider", err)
 	}
 }
 
@@ -157,9 +163,13 @@ func TestServe(t *testing.T) {
 	simSrv := httptest.NewServer(sim)
 	defer simSrv.Close()
 	defer sim.Close()
+	db := filepath.Join(t.TempDir(), "u.db")
 	env := func(k string) string {
-		if k == "SIM_URL" {
+		switch k {
+		case "SIM_URL":
 			return simSrv.URL
+		case "DB":
+			return db
 		}
 		return ""
 	}
@@ -229,6 +239,39 @@ func TestServe(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("serve returned %v, want nil", err)
+	}
+	// Shutting down flushed the recorder: the outcomes are in the store.
+	st, err := store.Open(context.Background(), store.Config{SQLitePath: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	imp, err := st.Impact(context.Background(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour), []string{"assistant"})
+	if err != nil || imp.Requests != 3 || imp.ServedByFailover != 2 {
+		t.Errorf("got %+v %v, want the 3 requests recorded, 2 served by failover", imp, err)
+	}
+	evs, err := st.Events(context.Background(), store.EventQuery{From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour)})
+	if err != nil || len(evs) == 0 {
+		t.Errorf("got %d events %v, want the failover and reload events", len(evs), err)
+	}
+
+	// migrate and backup work on the same file.
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"migrate", "-config", path}, env, &out, &out); err != nil || !strings.Contains(out.String(), "migration 0001") {
+		t.Errorf("migrate: %v\n%s", err, out.String())
+	}
+	copyPath := filepath.Join(t.TempDir(), "copy.db")
+	out.Reset()
+	if err := run(context.Background(), []string{"backup", "-config", path, copyPath}, env, &out, &out); err != nil {
+		t.Fatalf("backup: %v\n%s", err, out.String())
+	}
+	cp, err := store.Open(context.Background(), store.Config{SQLitePath: copyPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	if imp, err := cp.Impact(context.Background(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour), nil); err != nil || imp.Requests != 3 {
+		t.Errorf("backup copy: got %+v %v, want the 3 requests", imp, err)
 	}
 }
 

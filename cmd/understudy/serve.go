@@ -21,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/understudy/understudy/config"
 	"github.com/understudy/understudy/gateway"
+	"github.com/understudy/understudy/recorder"
+	"github.com/understudy/understudy/store"
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -61,7 +63,24 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 	log := newLogger(cfg.Log, level, stderr)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	gw, err := gateway.New(cfg, gateway.Options{Logger: log, Registry: reg})
+
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	log.Info("store ready", "dialect", st.Dialect())
+	// The recorder takes events and outcomes off the request path; it runs
+	// until the server has shut down, then flushes once more.
+	rec := recorder.New(st, recorder.Options{Logger: log, Registry: reg, FlushEvery: cfg.Storage.FlushEvery.D()})
+	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
+	var recWG sync.WaitGroup
+	recWG.Add(2)
+	go func() { defer recWG.Done(); rec.Run(recCtx) }()
+	go func() { defer recWG.Done(); retain(recCtx, st, cfg.Storage, log) }()
+	defer func() { stopRec(); recWG.Wait() }()
+
+	gw, err := gateway.New(cfg, gateway.Options{Logger: log, Registry: reg, Events: rec})
 	if err != nil {
 		return err
 	}
@@ -128,6 +147,34 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 	return nil
 }
 
+// openStore opens (and migrates) the configured store.
+func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	st, err := store.Open(ctx, store.Config{SQLitePath: cfg.Storage.SQLite, PostgresDSN: cfg.Storage.PostgresDSN.Value})
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	return st, nil
+}
+
+// retain deletes events and rollups past their retention, hourly.
+func retain(ctx context.Context, st *store.Store, c config.Storage, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		res, err := st.Retain(ctx, store.Retention{Events: c.EventsRetention.D(), Rollups: c.RollupsRetention.D()}, time.Now())
+		if err != nil && ctx.Err() == nil {
+			log.Warn("retention failed", "err", err)
+		} else if err == nil {
+			log.Debug("retention", "result", fmt.Sprintf("%+v", res))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 func newLogger(c config.Log, level *slog.LevelVar, w io.Writer) *slog.Logger {
 	level.Set(parseLevel(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
@@ -162,5 +209,63 @@ func runCheck(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stdout, "%s: valid\n\n", fs.Arg(0))
 	cfg.Describe(stdout)
+	return nil
+}
+
+// loadFlagConfig parses "-config FILE" and loads it.
+func loadFlagConfig(name string, args []string, getenv func(string) string, stderr io.Writer, usage string) (*config.Config, *flag.FlagSet, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "understudy.yaml", "configuration file")
+	fs.Usage = func() { fmt.Fprintln(stderr, "usage: understudy "+usage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	cfg, err := config.Load(*path, getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, fs, nil
+}
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, _, err := loadFlagConfig("migrate", args, getenv, stderr, "migrate [-config FILE]")
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg) // Open applies what is pending
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	applied, err := st.AppliedMigrations(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s store is up to date:\n", st.Dialect())
+	for _, m := range applied {
+		fmt.Fprintf(stdout, "  migration %04d applied %s\n", m.Version, m.AppliedAt.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func runBackup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, fs, err := loadFlagConfig("backup", args, getenv, stderr, "backup [-config FILE] OUT")
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Backup(ctx, fs.Arg(0)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s\n", cfg.Storage.SQLite, fs.Arg(0))
 	return nil
 }

@@ -1,0 +1,228 @@
+// Package recorder takes what the gateway reports — events and request
+// outcomes — off the request path: outcomes are aggregated in memory into
+// per-minute rollups and written with the events in batches every few
+// seconds. It never blocks a request: when the store is slow or down, it
+// keeps aggregating, retries at the next flush, and counts what it had to
+// drop beyond its bounds.
+package recorder
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/understudy/understudy"
+	"github.com/understudy/understudy/store"
+)
+
+// Sink is where batches go; *store.Store implements it.
+type Sink interface {
+	AppendEvents(ctx context.Context, events []understudy.Event) error
+	AddRollups(ctx context.Context, rollups []store.Rollup) error
+}
+
+var _ Sink = (*store.Store)(nil)
+
+// Options are the recorder's bounds and collaborators. Zero values get the
+// defaults stated.
+type Options struct {
+	Clock        clockwork.Clock       // default: real clock
+	FlushEvery   time.Duration         // default 5s
+	WriteTimeout time.Duration         // bound of one flush's writes; default 10s
+	MaxEvents    int                   // events held while the store is unavailable; default 10,000
+	MaxRollups   int                   // rollup keys held; default 50,000
+	Logger       *slog.Logger          // default: discard
+	Registry     prometheus.Registerer // default: a fresh registry
+}
+
+// Recorder aggregates and writes. It implements gateway.EventSink and
+// gateway.OutcomeRecorder.
+type Recorder struct {
+	sink Sink
+	o    Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	events  []understudy.Event
+	rollups map[rollupKey]*store.Rollup
+
+	flushMu sync.Mutex // one flush at a time
+
+	dropped *prometheus.CounterVec
+	flushes *prometheus.CounterVec
+	pending *prometheus.GaugeVec
+}
+
+type rollupKey struct {
+	minute                     int64
+	route, target, class, mode string
+}
+
+// New returns a recorder writing to sink. Call Run to flush periodically.
+func New(sink Sink, o Options) *Recorder {
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
+	}
+	if o.FlushEvery <= 0 {
+		o.FlushEvery = 5 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.MaxEvents <= 0 {
+		o.MaxEvents = 10000
+	}
+	if o.MaxRollups <= 0 {
+		o.MaxRollups = 50000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	r := &Recorder{
+		sink: sink, o: o, log: o.Logger,
+		rollups: make(map[rollupKey]*store.Rollup),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "understudy_recorder_dropped_total",
+			Help: "Records the recorder had to drop because the store was unavailable longer than its bounds allow, by kind (event, outcome)."}, []string{"kind"}),
+		flushes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "understudy_recorder_flushes_total",
+			Help: "Flushes to the store by result (ok, failed)."}, []string{"result"}),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "understudy_recorder_pending",
+			Help: "Records waiting for the next flush, by kind (event, rollup)."}, []string{"kind"}),
+	}
+	o.Registry.MustRegister(r.dropped, r.flushes, r.pending)
+	return r
+}
+
+// Emit queues an event. It never blocks; beyond MaxEvents the event is
+// dropped and counted.
+func (r *Recorder) Emit(e understudy.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.events) >= r.o.MaxEvents {
+		r.dropped.WithLabelValues("event").Inc()
+		return
+	}
+	r.events = append(r.events, e)
+}
+
+// RecordOutcome adds a request outcome to its minute's rollup. It never
+// blocks; a new rollup key beyond MaxRollups is dropped and counted.
+func (r *Recorder) RecordOutcome(o understudy.Outcome) {
+	minute := o.Time.UTC().Truncate(time.Minute)
+	k := rollupKey{minute.Unix(), o.Route, o.Target, string(o.Class), o.Mode}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ru, ok := r.rollups[k]
+	if !ok {
+		if len(r.rollups) >= r.o.MaxRollups {
+			r.dropped.WithLabelValues("outcome").Inc()
+			return
+		}
+		ru = &store.Rollup{Minute: minute, Route: o.Route, Target: o.Target, Class: o.Class, Mode: o.Mode}
+		r.rollups[k] = ru
+	}
+	addOutcome(ru, o)
+}
+
+func addOutcome(ru *store.Rollup, o understudy.Outcome) {
+	ru.Count++
+	ru.LatencySum += o.Latency
+	ru.Latency.Observe(o.Latency)
+	if o.TTFT > 0 {
+		ru.TTFT.Observe(o.TTFT)
+	}
+	ru.PromptTokens += int64(o.PromptTokens)
+	ru.CompletionTokens += int64(o.CompletionTokens)
+}
+
+// merge adds b's counts into a (same key).
+func merge(a, b *store.Rollup) {
+	a.Count += b.Count
+	a.LatencySum += b.LatencySum
+	a.Latency.Add(b.Latency)
+	a.TTFT.Add(b.TTFT)
+	a.PromptTokens += b.PromptTokens
+	a.CompletionTokens += b.CompletionTokens
+}
+
+// Flush writes what is pending. On failure everything is kept (within the
+// bounds) for the next flush, and the error returned.
+func (r *Recorder) Flush(ctx context.Context) error {
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	r.mu.Lock()
+	events, rollups := r.events, r.rollups
+	r.events, r.rollups = nil, make(map[rollupKey]*store.Rollup, len(rollups))
+	r.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(ctx, r.o.WriteTimeout)
+	defer cancel()
+	var err error
+	if len(events) > 0 {
+		if err = r.sink.AppendEvents(ctx, events); err == nil {
+			events = nil
+		}
+	}
+	if err == nil && len(rollups) > 0 {
+		list := make([]store.Rollup, 0, len(rollups))
+		for _, ru := range rollups {
+			list = append(list, *ru)
+		}
+		if err = r.sink.AddRollups(ctx, list); err == nil {
+			rollups = nil
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.flushes.WithLabelValues("failed").Inc()
+		r.log.Warn("recorder: store unavailable, keeping records for the next flush", "err", err,
+			"events", len(events), "rollups", len(rollups))
+		// Put back what was not written, ahead of what arrived meanwhile.
+		back := append(events, r.events...)
+		if over := len(back) - r.o.MaxEvents; over > 0 {
+			r.dropped.WithLabelValues("event").Add(float64(over))
+			back = back[over:] // keep the newest
+		}
+		r.events = back
+		for k, ru := range rollups {
+			if cur, ok := r.rollups[k]; ok {
+				merge(cur, ru)
+				continue
+			}
+			if len(r.rollups) >= r.o.MaxRollups {
+				r.dropped.WithLabelValues("outcome").Add(float64(ru.Count))
+				continue
+			}
+			r.rollups[k] = ru
+		}
+	} else {
+		r.flushes.WithLabelValues("ok").Inc()
+	}
+	r.pending.WithLabelValues("event").Set(float64(len(r.events)))
+	r.pending.WithLabelValues("rollup").Set(float64(len(r.rollups)))
+	return err
+}
+
+// Run flushes every FlushEvery until ctx is done, then flushes once more
+// (bounded by WriteTimeout) so that a graceful shutdown loses nothing.
+func (r *Recorder) Run(ctx context.Context) {
+	t := r.o.Clock.NewTicker(r.o.FlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.Chan():
+			_ = r.Flush(ctx)
+		case <-ctx.Done():
+			if err := r.Flush(context.WithoutCancel(ctx)); err != nil {
+				r.log.Error("recorder: final flush failed; records lost", "err", err)
+			}
+			return
+		}
+	}
+}
