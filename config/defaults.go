@@ -94,7 +94,7 @@ func (c *Config) ApplyDefaults() {
 	for i := range c.Keys {
 		setDefault(&c.Keys[i].Priority, DefaultPriority)
 	}
-	if c.Storage.PostgresDSN.Ref == "" {
+	if c.Storage.PostgresDSN.Ref == "" && !c.Storage.Disabled {
 		setDefault(&c.Storage.SQLite, "understudy.db")
 	}
 	setDefault(&c.Storage.EventsRetention, Duration(90*24*time.Hour))

@@ -29,7 +29,10 @@ func (c *Config) Describe(w io.Writer) {
 	p("log\t%s, %s", c.Log.Level, c.Log.Format)
 	st := c.Storage
 	where := "sqlite " + st.SQLite
-	if st.PostgresDSN.Ref != "" {
+	switch {
+	case st.Disabled:
+		where = "disabled (nothing recorded)"
+	case st.PostgresDSN.Ref != "":
 		where = "postgres " + st.PostgresDSN.String()
 	}
 	p("storage\t%s, flush every %s, keep events %s and rollups %s", where, st.FlushEvery, st.EventsRetention, st.RollupsRetention)

@@ -239,6 +239,10 @@ type Retry struct {
 
 // Storage selects the store: an SQLite file (default) or PostgreSQL.
 type Storage struct {
+	// Disabled records nothing: events are only logged, and nothing that
+	// needs history (status page uptime, incidents, postmortems) is
+	// available. For benchmarks and throwaway runs. Default false.
+	Disabled bool `yaml:"disabled"`
 	// SQLite is the database file. Default "understudy.db" (in the working
 	// directory) unless postgres_dsn is set.
 	SQLite string `yaml:"sqlite"`

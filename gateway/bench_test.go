@@ -1,13 +1,20 @@
 package gateway_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/understudy/understudy/recorder"
+	"github.com/understudy/understudy/store"
 
 	"github.com/understudy/understudy/gateway"
 )
@@ -47,12 +54,32 @@ routes:
 	gws := httptest.NewServer(gw.Handler())
 	defer gws.Close()
 
+	// The same gateway recording every outcome and event to SQLite.
+	st, err := store.Open(context.Background(), store.Config{SQLitePath: filepath.Join(b.TempDir(), "u.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	rec := recorder.New(st, recorder.Options{Registry: prometheus.NewRegistry(), FlushEvery: time.Second})
+	ctx, stop := context.WithCancel(context.Background())
+	recDone := make(chan struct{})
+	go func() { rec.Run(ctx); close(recDone) }()
+	defer func() { stop(); <-recDone }()
+	gwRec, err := gateway.New(cfg, gateway.Options{Events: rec})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer gwRec.Close()
+	gwsRec := httptest.NewServer(gwRec.Handler())
+	defer gwsRec.Close()
+
 	body := `{"model":"assistant","messages":[{"role":"user","content":"Hello"}]}`
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	for _, s := range []struct{ name, url string }{
 		{"direct", up.URL},
 		{"reverse-proxy", proxy.URL},
 		{"understudy", gws.URL},
+		{"understudy+recording-sqlite", gwsRec.URL},
 	} {
 		b.Run(s.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -64,23 +64,29 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	st, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
+	var events gateway.EventSink // nil: events are only logged
+	if !cfg.Storage.Disabled {
+		st, err := openStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		log.Info("store ready", "dialect", st.Dialect())
+		// The recorder takes events and outcomes off the request path; it
+		// runs until the server has shut down, then flushes once more.
+		rec := recorder.New(st, recorder.Options{Logger: log, Registry: reg, FlushEvery: cfg.Storage.FlushEvery.D()})
+		recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
+		var recWG sync.WaitGroup
+		recWG.Add(2)
+		go func() { defer recWG.Done(); rec.Run(recCtx) }()
+		go func() { defer recWG.Done(); retain(recCtx, st, cfg.Storage, log) }()
+		defer func() { stopRec(); recWG.Wait() }()
+		events = rec
+	} else {
+		log.Warn("storage disabled: nothing is recorded")
 	}
-	defer st.Close()
-	log.Info("store ready", "dialect", st.Dialect())
-	// The recorder takes events and outcomes off the request path; it runs
-	// until the server has shut down, then flushes once more.
-	rec := recorder.New(st, recorder.Options{Logger: log, Registry: reg, FlushEvery: cfg.Storage.FlushEvery.D()})
-	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
-	var recWG sync.WaitGroup
-	recWG.Add(2)
-	go func() { defer recWG.Done(); rec.Run(recCtx) }()
-	go func() { defer recWG.Done(); retain(recCtx, st, cfg.Storage, log) }()
-	defer func() { stopRec(); recWG.Wait() }()
 
-	gw, err := gateway.New(cfg, gateway.Options{Logger: log, Registry: reg, Events: rec})
+	gw, err := gateway.New(cfg, gateway.Options{Logger: log, Registry: reg, Events: events})
 	if err != nil {
 		return err
 	}
