@@ -79,9 +79,13 @@ func (x *exchange) attempt(ctx context.Context, t routeTarget) result {
 	defer ttftTimer.Stop()
 
 	body := x.req.Body(t.model)
-	if x.stream != nil {
+	// x.stream is read under x.mu: a hedge's racer may commit concurrently.
+	x.mu.Lock()
+	st := x.stream
+	x.mu.Unlock()
+	if st != nil {
 		// Continue the answer the client has been receiving.
-		body = x.req.Continue(x.stream.text.String(), x.continuationMode(t)).Body(t.model)
+		body = x.req.Continue(st.text.String(), x.continuationMode(t)).Body(t.model)
 	}
 	req, err := t.up.NewRequest(actx, t.model, body)
 	if err != nil {
@@ -103,7 +107,7 @@ func (x *exchange) attempt(ctx context.Context, t routeTarget) result {
 		return result{fail: provider.ClassifyResponse(resp.StatusCode, resp.Header, body, x.g.clk.Now())}
 	}
 	if x.req.Stream {
-		s := &streamer{x: x, t: t, resp: resp, ctx: actx, cancel: cancel, unlink: unlink, ttftTimer: ttftTimer, start: start, resume: x.stream != nil}
+		s := &streamer{x: x, t: t, resp: resp, ctx: actx, cancel: cancel, unlink: unlink, ttftTimer: ttftTimer, start: start, resume: st != nil}
 		return s.run()
 	}
 	return x.whole(actx, t, resp, start)

@@ -121,6 +121,12 @@ func (x *exchange) hedged(ctx context.Context, t routeTarget, done func(health.O
 		select {
 		case <-fire:
 			fire = nil
+			x.mu.Lock()
+			answered := x.race.winner != nil
+			x.mu.Unlock()
+			if answered {
+				continue // the first attempt is already answering
+			}
 			if u, ok := x.hedgeTarget(t); ok {
 				second = x.launch(ctx, u.rt, u.done)
 				pending = append(pending, second)

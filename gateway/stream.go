@@ -282,7 +282,9 @@ func (s *streamer) commit() bool {
 		h.Set("Cache-Control", "no-cache")
 		h.Set("X-Accel-Buffering", "no")
 		x.w.WriteHeader(http.StatusOK)
+		x.mu.Lock()
 		x.stream = &streamState{id: s.firstID, created: s.firstCreated, rc: http.NewResponseController(x.w)}
+		x.mu.Unlock()
 		for _, p := range s.pending {
 			if !s.track(p.data, p.text, p.tools, p.multi) {
 				return false
