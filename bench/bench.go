@@ -49,6 +49,8 @@ type runner struct {
 	// start runs a server (stopped when the benchmark ends) and waits until
 	// GET ready answers 200.
 	start func(name, ready, bin string, args ...string) (*child, error)
+	// startEnv is start with variables added to the server's environment.
+	startEnv func(env []string, name, ready, bin string, args ...string) (*child, error)
 }
 
 func runBench(ctx context.Context, opts options, stdout, stderr io.Writer) error {
@@ -92,8 +94,8 @@ func runBench(ctx context.Context, opts options, stdout, stderr io.Writer) error
 			children[i].stop()
 		}
 	}()
-	start := func(name, ready string, bin string, args ...string) (*child, error) {
-		c, err := startChild(ctx, name, stderr, bin, args...)
+	startEnv := func(env []string, name, ready string, bin string, args ...string) (*child, error) {
+		c, err := startChild(ctx, name, env, stderr, bin, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +105,10 @@ func runBench(ctx context.Context, opts options, stdout, stderr io.Writer) error
 		}
 		return c, nil
 	}
-	r.start = start
+	start := func(name, ready string, bin string, args ...string) (*child, error) {
+		return startEnv(nil, name, ready, bin, args...)
+	}
+	r.start, r.startEnv = start, startEnv
 
 	progress(stderr, "starting mock upstream, bare proxy and understudy")
 	up, err := start("upstream", "/healthz", self, "upstream", "-listen", "127.0.0.1:0", "-chunks", fmt.Sprint(opts.Chunks))
@@ -116,7 +121,7 @@ func runBench(ctx context.Context, opts options, stdout, stderr io.Writer) error
 		return err
 	}
 	cfgPath := filepath.Join(tmp, "understudy.yaml")
-	if err := os.WriteFile(cfgPath, []byte(understudyConfig(up.addr)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(understudyConfig(up.addr, sqliteStorage(filepath.Join(tmp, "understudy.db")))), 0o600); err != nil {
 		return err
 	}
 	us, err := start("understudy", "/healthz", bin, "serve", "-config", cfgPath)
@@ -156,14 +161,21 @@ func runBench(ctx context.Context, opts options, stdout, stderr io.Writer) error
 	return nil
 }
 
+// sqliteStorage is a storage section for a SQLite file (the default store;
+// without an explicit path the gateway would create understudy.db in its
+// working directory).
+func sqliteStorage(path string) string {
+	return fmt.Sprintf("storage: {sqlite: %q}\n", path)
+}
+
 // understudyConfig routes "bench" to the mock upstream and "bench-idle" to
 // its idle streams; no keys (loopback), no probes, generous timeouts so the
-// idle streams are never cut.
-func understudyConfig(upstream string) string {
+// idle streams are never cut. storage is the config's storage section.
+func understudyConfig(upstream, storage string) string {
 	return fmt.Sprintf(`# Written by the benchmark (bench/).
 listen: 127.0.0.1:0
 log: {level: warn}
-providers:
+%[5]sproviders:
   - name: mock
     kind: openai
     base_url: http://%[1]s/v1
@@ -181,7 +193,7 @@ routes:
     tiers:
       - [{provider: mock-idle, model: %[4]s}]
     timeouts: {first_token: 30s, stream_idle: 10m, total: 15m}
-`, upstream, benchRoute, idleRoute, mockModel)
+`, upstream, benchRoute, idleRoute, mockModel, storage)
 }
 
 func moduleRoot(ctx context.Context) (string, error) {

@@ -74,7 +74,7 @@ type options struct {
 	Idle        int             // idle streams held open (e); 0 skips the test
 	IdleOpeners int             // idle streams being opened at once
 	IdleTimeout time.Duration   // to open all idle streams
-	Phases      map[string]bool // which of latency, streams, throughput, idle, resume run
+	Phases      map[string]bool // which of latency, streams, throughput, idle, resume, recording run
 
 	ResumeStreams  int           // streams per gateway (f)
 	ResumeCut      float64       // share of them cut mid-answer
@@ -85,7 +85,7 @@ type options struct {
 	Out            string        // also write the report as Markdown here
 }
 
-var allPhases = []string{"latency", "streams", "throughput", "idle", "resume"}
+var allPhases = []string{"latency", "streams", "throughput", "idle", "resume", "recording"}
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	o := options{Args: args}

@@ -26,10 +26,11 @@ func (r *runner) phases(ctx context.Context) error {
 		{"memory", r.memory},
 		{"idle", r.idle},
 		{"resume", r.resume},
+		{"recording", r.recording},
 	} {
 		switch {
 		case p.name == "memory":
-			if len(r.opts.Phases) == 1 && r.opts.Phases["resume"] {
+			if !r.opts.Phases["latency"] && !r.opts.Phases["streams"] && !r.opts.Phases["throughput"] && !r.opts.Phases["idle"] {
 				continue // nothing ran through the three setups
 			}
 		case !r.opts.Phases[p.name]:
@@ -192,13 +193,18 @@ func (r *runner) idle(ctx context.Context) error {
 // is set), then for o.Rounds rounds of every setup. Each setup keeps one
 // client, and so its pool of kept-alive connections, over all its slices.
 func (r *runner) rounds(ctx context.Context, idle int, run func(i int, s *setup, c *http.Client, warm bool) error) error {
-	clients := make([]*http.Client, len(r.setups))
+	return r.roundsOf(ctx, r.setups, idle, run)
+}
+
+// roundsOf is rounds over the given setups.
+func (r *runner) roundsOf(ctx context.Context, setups []*setup, idle int, run func(i int, s *setup, c *http.Client, warm bool) error) error {
+	clients := make([]*http.Client, len(setups))
 	for i := range clients {
 		clients[i] = newClient(idle, 30*time.Second)
 		defer clients[i].CloseIdleConnections()
 	}
 	if r.opts.Warmup > 0 {
-		for i, s := range r.setups {
+		for i, s := range setups {
 			if err := run(i, s, clients[i], true); err != nil {
 				return err
 			}
@@ -207,14 +213,14 @@ func (r *runner) rounds(ctx context.Context, idle int, run func(i int, s *setup,
 			}
 		}
 	}
-	n := len(r.setups)
+	n := len(setups)
 	for round := range r.opts.Rounds {
 		for k := range n {
 			i := (round + k) % n
-			if err := run(i, r.setups[i], clients[i], false); err != nil {
+			if err := run(i, setups[i], clients[i], false); err != nil {
 				return err
 			}
-			if err := r.check(ctx, r.setups[i]); err != nil {
+			if err := r.check(ctx, setups[i]); err != nil {
 				return err
 			}
 		}

@@ -32,9 +32,13 @@ type child struct {
 
 // startChild runs bin with args and waits (at most 30 s) for it to announce
 // "…http://HOST:PORT…" on stdout. Its stderr is copied to stderr, each line
-// prefixed with its name. The child gets SIGKILL if the benchmark dies.
-func startChild(ctx context.Context, name string, stderr io.Writer, bin string, args ...string) (*child, error) {
+// prefixed with its name. env, when not empty, is added to the benchmark's
+// own environment. The child gets SIGKILL if the benchmark dies.
+func startChild(ctx context.Context, name string, env []string, stderr io.Writer, bin string, args ...string) (*child, error) {
 	cmd := exec.Command(bin, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	log := &prefixWriter{prefix: "[" + name + "] ", w: stderr, max: maxChildLines}
 	cmd.Stderr = log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -95,6 +99,32 @@ func (c *child) stop() {
 	select {
 	case <-c.done:
 	case <-t.C:
+	}
+}
+
+// terminate stops the process gracefully (SIGTERM) and waits for it to exit,
+// at most wait; then it is killed. It returns the process's exit error, or
+// one saying it had to be killed.
+func (c *child) terminate(wait time.Duration) error {
+	select {
+	case <-c.done:
+		return fmt.Errorf("%s had already exited: %v", c.name, c.err)
+	default:
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("SIGTERM %s: %w", c.name, err)
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		if c.err != nil {
+			return fmt.Errorf("%s exited after SIGTERM: %v", c.name, c.err)
+		}
+		return nil
+	case <-t.C:
+		c.stop()
+		return fmt.Errorf("%s did not exit within %s of SIGTERM; killed", c.name, wait)
 	}
 }
 

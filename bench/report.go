@@ -26,6 +26,7 @@ type report struct {
 	mem        []named[procMem]
 	idle       []named[idleResult]
 	resume     []named[resumeResult]
+	recording  []named[recordingResult]
 }
 
 func newReport(o options) *report { return &report{opts: o, started: time.Now()} }
@@ -65,11 +66,15 @@ func (r *report) header() []string {
 		fmt.Sprintf("settings:   non-stream %d req/s; streams %d/s with %d content chunks; %d closed-loop workers; each phase %s per setup in %d rounds, setups taking turns, after a %s warm-up; %d idle streams",
 			o.Rate, o.StreamRate, o.Chunks, o.Workers, o.Duration, o.Rounds, o.Warmup, o.Idle),
 		"setups:     direct = client → mock upstream; bare proxy = client → httputil.ReverseProxy → mock; understudy = client → understudy serve → mock",
-		"understudy config: one route, one openai-kind target at the mock, no keys, probes off, log level warn, timeouts first_token 30s, stream_idle 10m, total 15m, default limits",
+		"understudy config: one route, one openai-kind target at the mock, no keys, probes off, log level warn, timeouts first_token 30s, stream_idle 10m, total 15m, default limits; storage: SQLite (the default store) in a file in the benchmark's temporary directory, flush_every 5s (default)",
 	}
 	if o.Phases["resume"] {
 		h = append(h, fmt.Sprintf("resume:     %d streams per gateway, %.0f%% cut at a random content chunk (seed %d); %d workers, each with its own simulated primary/secondary pair and route, one stream at a time; simulator -same-answers, %d words, token interval %s",
 			o.ResumeStreams, o.ResumeCut*100, o.Seed, o.ResumeWorkers, simulate.DefaultAnswerWords, o.ResumeInterval))
+	}
+	if o.Phases["recording"] {
+		h = append(h, fmt.Sprintf("recording:  three gateways with the understudy config above but for storage: disabled; sqlite (temporary directory); postgres (a throwaway database us_bench_*, dropped at the end); flush_every %s; each %d req/s open loop for %s, then %d closed-loop workers for %s, in %d rounds, gateways taking turns; then stopped with SIGTERM and their stores' outcomes counted",
+			recordFlushEvery, o.Rate, o.Duration, o.Workers, o.Duration/2, o.Rounds))
 	}
 	for _, w := range r.warnings {
 		h = append(h, "WARNING:    "+w)
@@ -193,6 +198,9 @@ func (r *report) tables() []table {
 		}
 		ts = append(ts, rt)
 	}
+	if len(r.recording) > 0 {
+		ts = append(ts, r.recordingTable())
+	}
 	ts = append(ts, r.targets())
 	return slices.DeleteFunc(ts, func(t table) bool { return len(t.rows) == 0 }) // phases not run
 }
@@ -245,6 +253,64 @@ func (r *report) targets() table {
 		}
 		t.rows = append(t.rows, []string{fmt.Sprintf("streams delivered whole ≥ %.0f%%, %.0f%% cut mid-answer", minWholeShare*100, r.opts.ResumeCut*100),
 			measured, passFail(on.wholeShare() >= minWholeShare)})
+	}
+	for _, x := range r.recording {
+		if x.setup == "disabled" || x.v.Skipped != "" {
+			continue
+		}
+		t.rows = append(t.rows, []string{"every outcome recorded after a graceful stop (" + x.setup + ")",
+			fmt.Sprintf("%d/%d", x.v.Recorded, x.v.Sent), passFail(x.v.CountErr == "" && x.v.Recorded == x.v.Sent)})
+	}
+	return t
+}
+
+// recordingTable is phase (g)'s table.
+func (r *report) recordingTable() table {
+	o := r.opts
+	t := table{
+		title: fmt.Sprintf("(g) Recording outcomes: open loop at %d req/s for %s, then closed loop with %d workers for %s, per storage", o.Rate, o.Duration, o.Workers, o.Duration/2),
+		head: []string{"storage", "requests", "ok", "p50", "p90", "p99", "added p50", "added p99",
+			"max req/s", "vs disabled", "server CPU per request", "sent", "recorded", "recorded/sent"},
+		notes: []string{
+			"Added: p50/p99 minus the storage-disabled gateway's, at the same fixed rate.",
+			"Max req/s: closed loop; every request is one outcome, so with recording on it is the outcomes/s the gateway recorded.",
+			"Sent: every request sent to the gateway in this phase (warm-up, open and closed loop); recorded: SELECT SUM(count) FROM rollups in its store after SIGTERM.",
+		},
+	}
+	base, hasBase := find(r.recording, "disabled")
+	hasBase = hasBase && base.Skipped == ""
+	for _, x := range r.recording {
+		v := x.v
+		if v.Skipped != "" {
+			t.rows = append(t.rows, []string{x.setup, "skipped", "—", "—", "—", "—", "—", "—", "—", "—", "—", "—", "—", "—"})
+			t.notes = append(t.notes, fmt.Sprintf("%s skipped: %s", x.setup, v.Skipped))
+			continue
+		}
+		l, tp := v.Latency, v.Throughput
+		row := []string{x.setup, fmt.Sprint(l.Requests), pct(l.Success), ms(l.P50), ms(l.P90), ms(l.P99), "—", "—",
+			fmt.Sprintf("%.0f", tp.RPS()), "—", us(tp.CPUPerRequest()), fmt.Sprint(v.Sent), "—", "—"}
+		if hasBase && x.setup != "disabled" {
+			row[6], row[7] = added(l.P50-base.Latency.P50), added(l.P99-base.Latency.P99)
+			if base.Throughput.RPS() > 0 {
+				row[9] = pct(tp.RPS() / base.Throughput.RPS())
+			}
+		}
+		if x.setup != "disabled" {
+			row[12] = fmt.Sprint(v.Recorded)
+			if v.Sent > 0 {
+				row[13] = pct(float64(v.Recorded) / float64(v.Sent))
+			}
+		}
+		t.rows = append(t.rows, row)
+		if len(l.Errors) > 0 {
+			t.notes = append(t.notes, fmt.Sprintf("%s errors: %s", x.setup, strings.Join(first(l.Errors, 3), "; ")))
+		}
+		if tp.FirstError != "" {
+			t.notes = append(t.notes, fmt.Sprintf("%s closed-loop first error: %s", x.setup, tp.FirstError))
+		}
+		if v.CountErr != "" {
+			t.notes = append(t.notes, fmt.Sprintf("%s: %s", x.setup, v.CountErr))
+		}
 	}
 	return t
 }

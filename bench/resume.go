@@ -81,7 +81,7 @@ func (r *runner) resume(ctx context.Context) error {
 	for i := range gateways {
 		g := &gateways[i]
 		cfg := filepath.Join(r.tmp, fmt.Sprintf("resume-%d.yaml", i))
-		if err := os.WriteFile(cfg, []byte(resumeConfig(simURL, o.ResumeWorkers, g.disabled)), 0o600); err != nil {
+		if err := os.WriteFile(cfg, []byte(resumeConfig(simURL, o.ResumeWorkers, g.disabled, sqliteStorage(filepath.Join(r.tmp, fmt.Sprintf("resume-%d.db", i))))), 0o600); err != nil {
 			return err
 		}
 		if g.proc, err = r.start("understudy-"+strings.ReplaceAll(g.name, " ", "-"), "/healthz", r.bin, "serve", "-config", cfg); err != nil {
@@ -350,9 +350,9 @@ func simStats(ctx context.Context, c *http.Client, simURL, provider string) (sim
 // resumeConfig: one route per worker, resume-N with tiers [pN], [sN] (kind
 // openai, so instruction-based continuation), probes off, breakers that a
 // share of cut streams never opens.
-func resumeConfig(simURL string, workers int, disabled bool) string {
+func resumeConfig(simURL string, workers int, disabled bool, storage string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Written by the benchmark (bench/), phase resume.\nlisten: 127.0.0.1:0\nlog: {level: warn}\nproviders:\n")
+	fmt.Fprintf(&b, "# Written by the benchmark (bench/), phase resume.\nlisten: 127.0.0.1:0\nlog: {level: warn}\n%sproviders:\n", storage)
 	const breaker = "{consecutive_failures: 1000, failure_rate: 1, min_requests: 100000}"
 	for w := range workers {
 		for _, p := range []string{"p", "s"} {
