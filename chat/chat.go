@@ -21,6 +21,7 @@ type Request struct {
 	IncludeUsage bool // stream_options.include_usage
 	Messages     []Message
 	User         string
+	N            int // choices asked for; 0 when not given (one)
 
 	body                 []byte
 	modelStart, modelEnd int // the model value's bytes in body
@@ -77,6 +78,11 @@ func ParseRequest(body []byte) (*Request, error) {
 	}
 	if err := decodeField(raw, "user", &r.User); err != nil {
 		return nil, err
+	}
+	if v, ok := raw["n"]; ok && !isNull(v) {
+		if json.Unmarshal(v, &r.N) != nil || r.N < 1 {
+			return nil, &FieldError{Field: "n", Message: "must be a positive integer"}
+		}
 	}
 	msgs, ok := raw["messages"]
 	if !ok || isNull(msgs) {

@@ -30,6 +30,7 @@ func TestParseRequest(t *testing.T) {
 		{"bad role", `{"model":"a","messages":[{"role":"user","content":"x"},{"role":"robot","content":"x"}]}`, "messages[1].role", "is not one of"},
 		{"role not string", `{"model":"a","messages":[{"role":1,"content":"x"}]}`, "messages[0].role", "must be a string"},
 		{"content number", `{"model":"a","messages":[{"role":"user","content":5}]}`, "messages[0].content", "must be a string"},
+		{"n not a positive integer", `{"model":"a","n":0,"messages":[{"role":"user","content":"x"}]}`, "n", "must be a positive integer"},
 		{"stream_options not object", `{"model":"a","stream_options":3,"messages":[{"role":"user","content":"x"}]}`, "stream_options", "must be an object"},
 	}
 	for _, tt := range tests {

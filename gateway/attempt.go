@@ -61,7 +61,8 @@ type result struct {
 
 // attempt sends the request to t once. On success it has written the answer
 // to the client; on a failure before commit it has written nothing.
-func (x *exchange) attempt(ctx context.Context, t routeTarget) result {
+// resume: the client has part of a streamed answer; ask t for the rest.
+func (x *exchange) attempt(ctx context.Context, t routeTarget, resume bool) result {
 	// The attempt's context follows the request's (client gone, deadline)
 	// through a link that a finished stream can cut, so that it may read the
 	// end of the upstream response after the client has hung up.
@@ -79,13 +80,10 @@ func (x *exchange) attempt(ctx context.Context, t routeTarget) result {
 	defer ttftTimer.Stop()
 
 	body := x.req.Body(t.model)
-	// x.stream is read under x.mu: a hedge's racer may commit concurrently.
-	x.mu.Lock()
-	st := x.stream
-	x.mu.Unlock()
-	if st != nil {
-		// Continue the answer the client has been receiving.
-		body = x.req.Continue(st.text.String(), x.continuationMode(t)).Body(t.model)
+	if resume {
+		// Continue the answer the client has been receiving. (Hedge racers
+		// never resume, so x.stream is not being written concurrently.)
+		body = x.req.Continue(x.stream.text.String(), x.continuationMode(t)).Body(t.model)
 	}
 	req, err := t.up.NewRequest(actx, t.model, body)
 	if err != nil {
@@ -107,7 +105,7 @@ func (x *exchange) attempt(ctx context.Context, t routeTarget) result {
 		return result{fail: provider.ClassifyResponse(resp.StatusCode, resp.Header, body, x.g.clk.Now())}
 	}
 	if x.req.Stream {
-		s := &streamer{x: x, t: t, resp: resp, ctx: actx, cancel: cancel, unlink: unlink, ttftTimer: ttftTimer, start: start, resume: st != nil}
+		s := &streamer{x: x, t: t, resp: resp, ctx: actx, cancel: cancel, unlink: unlink, ttftTimer: ttftTimer, start: start, resume: resume}
 		return s.run()
 	}
 	return x.whole(actx, t, resp, start)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -79,19 +80,35 @@ type racer struct {
 	results chan result
 }
 
+// launch starts an attempt at t as a racer; nil when another racer has
+// already won (checked and registered atomically with claim).
 func (x *exchange) launch(ctx context.Context, t routeTarget, done func(health.Outcome)) *racer {
 	rctx, cancel := context.WithCancelCause(ctx)
 	r := &racer{t: t, done: done, started: x.g.clk.Now(), cancel: cancel, results: make(chan result, 1)}
 	x.mu.Lock()
+	if x.race.winner != nil {
+		x.mu.Unlock()
+		cancel(errHedgeLost)
+		return nil
+	}
 	x.race.cancels[t.target] = cancel
 	x.mu.Unlock()
 	go func() {
-		res := x.attemptSafely(rctx, t, done)
+		var res result
+		defer func() {
+			// A panic here (a bug) must not take the process down: net/http
+			// only recovers panics on the handler's goroutine.
+			if p := recover(); p != nil {
+				x.g.log.Error("panic in a hedged attempt", "panic", p, "stack", string(debug.Stack()))
+				res = result{fail: &provider.Failure{Class: understudy.ClassServer, Message: "internal error"}}
+			}
+			r.results <- res
+		}()
+		res = x.attemptSafely(rctx, t, done, false)
 		if res.fail != nil && lost(rctx) {
 			res.fail = &provider.Failure{Class: understudy.ClassCanceled, Message: errHedgeLost.Error()}
 			res.lost = true
 		}
-		r.results <- res
 	}()
 	return r
 }
@@ -109,8 +126,7 @@ func (x *exchange) hedged(ctx context.Context, t routeTarget, done func(health.O
 	first.started = started
 	timer := x.g.clk.NewTimer(x.hedgeDelay(t))
 	defer timer.Stop()
-	var second *racer
-	var pending []*racer = []*racer{first}
+	pending := []*racer{first}
 	fire := timer.Chan()
 	for {
 		var a, b chan result
@@ -128,18 +144,26 @@ func (x *exchange) hedged(ctx context.Context, t routeTarget, done func(health.O
 				continue // the first attempt is already answering
 			}
 			if u, ok := x.hedgeTarget(t); ok {
-				second = x.launch(ctx, u.rt, u.done)
+				second := x.launch(ctx, u.rt, u.done)
+				if second == nil { // the first attempt won meanwhile
+					u.rt.release()
+					u.done(health.Ignore)
+					x.mu.Lock()
+					x.attempts--
+					x.mu.Unlock()
+					continue
+				}
 				pending = append(pending, second)
 				x.g.metrics.hedges.WithLabelValues(x.route.name, u.rt.id).Inc()
 			}
 		case res := <-a:
-			if act, wait, over := x.raceResult(ctx, pending[0], res, len(pending) > 1); over {
+			if act, wait, over := x.raceResult(ctx, pending[0], res, len(pending) > 1, pending[0] == first); over {
 				x.finishRace(pending[1:])
 				return act, wait
 			}
 			pending = pending[1:]
 		case res := <-b:
-			if act, wait, over := x.raceResult(ctx, pending[1], res, true); over {
+			if act, wait, over := x.raceResult(ctx, pending[1], res, true, false); over {
 				x.finishRace(pending[:1])
 				return act, wait
 			}
@@ -150,14 +174,15 @@ func (x *exchange) hedged(ctx context.Context, t routeTarget, done func(health.O
 
 // raceResult handles one racer's result. over is true when the exchange's
 // next step is decided; false when the other racer goes on alone.
-func (x *exchange) raceResult(ctx context.Context, r *racer, res result, othersRunning bool) (action, time.Duration, bool) {
+func (x *exchange) raceResult(ctx context.Context, r *racer, res result, othersRunning, isFirst bool) (action, time.Duration, bool) {
 	if res.lost {
 		x.account(r.t, res, r.done, r.started)
 		return 0, 0, false
 	}
 	if res.fail == nil || res.committed || !othersRunning {
 		act, wait := x.settle(ctx, r.t, res, r.done, r.started)
-		if act == actRetrySame && othersRunning {
+		if act == actRetrySame && (othersRunning || !isFirst) {
+			// Only the loop's own target can be retried in place.
 			act = actNext
 		}
 		return act, wait, true
@@ -203,12 +228,18 @@ func (x *exchange) hedgeTarget(t routeTarget) (admitted, bool) {
 			if !next || x.raced[u.target] || x.excludedModels[u.model] {
 				continue
 			}
-			if !x.route.budget.tryRetry() {
-				return admitted{}, false
-			}
 			done, ok := x.admit(u)
 			if !ok {
 				continue
+			}
+			if !x.route.budget.tryRetry() {
+				// No budget: undo the admission, no hedge.
+				u.release()
+				done(health.Ignore)
+				x.mu.Lock()
+				x.attempts--
+				x.mu.Unlock()
+				return admitted{}, false
 			}
 			if x.raced == nil {
 				x.raced = make(map[*target]bool)

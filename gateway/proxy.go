@@ -116,7 +116,7 @@ func (x *exchange) try(ctx context.Context, t routeTarget) (action, time.Duratio
 	if x.route.hedge.Enabled && x.stream == nil {
 		return x.hedged(ctx, t, done, started)
 	}
-	res := x.attemptSafely(ctx, t, done)
+	res := x.attemptSafely(ctx, t, done, x.stream != nil)
 	return x.settle(ctx, t, res, done, started)
 }
 
@@ -179,11 +179,6 @@ func (x *exchange) account(t routeTarget, res result, done func(health.Outcome),
 // settle accounts for an attempt and decides what comes next.
 func (x *exchange) settle(ctx context.Context, t routeTarget, res result, done func(health.Outcome), started time.Time) (action, time.Duration) {
 	x.account(t, res, done, started)
-	rec := understudy.Attempt{Time: x.g.clk.Now(), Route: x.route.name, Target: t.id, Class: understudy.ClassSuccess, Stream: x.req.Stream}
-	rec.Duration = rec.Time.Sub(started)
-	if res.fail != nil {
-		rec.Class, rec.Status, rec.Message = res.fail.Class, res.fail.Status, res.fail.Message
-	}
 	if res.fail == nil {
 		x.succeeded(t, res)
 		return actDone, 0
@@ -399,7 +394,7 @@ func (x *exchange) routeHeaders() {
 
 // attemptSafely runs one attempt and releases its concurrency slot; a panic
 // (a bug) still releases the slot and the breaker's trial before going on up.
-func (x *exchange) attemptSafely(ctx context.Context, t routeTarget, done func(health.Outcome)) result {
+func (x *exchange) attemptSafely(ctx context.Context, t routeTarget, done func(health.Outcome), resume bool) result {
 	ok := false
 	defer func() {
 		t.release()
@@ -407,7 +402,7 @@ func (x *exchange) attemptSafely(ctx context.Context, t routeTarget, done func(h
 			done(health.Ignore)
 		}
 	}()
-	res := x.attempt(ctx, t)
+	res := x.attempt(ctx, t, resume)
 	ok = true
 	return res
 }

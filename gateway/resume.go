@@ -33,7 +33,9 @@ func (x *exchange) streamBroke(t routeTarget, f *provider.Failure) (action, time
 	ok, why := x.stream.continuable()
 	switch {
 	case f.Class == understudy.ClassDeadline:
-		why = "the request reached its total time limit"
+		ok, why = false, "the request reached its total time limit"
+	case x.req.N > 1:
+		ok, why = false, "several choices (n > 1) cannot be continued"
 	case x.route.resumeDisabled:
 		ok, why = false, ""
 	}
@@ -75,6 +77,10 @@ func (x *exchange) continuationFailed(t routeTarget, f *provider.Failure) (actio
 	case understudy.ClassInvalid, understudy.ClassContentFilter, understudy.ClassNotImpl, understudy.ClassContextLength:
 	default:
 		return 0, false
+	}
+	if f.Untranslatable {
+		x.notes = append(x.notes, t.id+": "+f.Message)
+		return actNext, true
 	}
 	if x.continuationMode(t) != chat.ContinueInstruction && f.Class == understudy.ClassInvalid {
 		if x.instruction == nil {

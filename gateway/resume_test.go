@@ -192,11 +192,11 @@ func TestResumePrefillRefused(t *testing.T) {
 // has them trimmed (a repeat of two words or more: one repeated word is as
 // likely to be genuine text, and is kept).
 func TestResumeTrimsOverlap(t *testing.T) {
-	for _, words := range []int{2, 3, 5} {
+	for _, words := range []int{2, 3, 5, 12, 20} {
 		t.Run(fmt.Sprintf("%d words", words), func(t *testing.T) {
 			h := resumeHarness(t, "openai", "", simulate.Options{})
 			ctx := testCtx(t)
-			h.setFault("primary", simulate.Fault{Kind: "cut", AfterChunks: 10})
+			h.setFault("primary", simulate.Fault{Kind: "cut", AfterChunks: 22})
 			h.setFault("secondary", simulate.Fault{Kind: "overlap", Overlap: words})
 			got := h.askStream(ctx)
 			if got.err != nil || got.text != fullAnswer() {
@@ -329,6 +329,31 @@ func TestToolCallStreamNotContinued(t *testing.T) {
 	status, _, body := h.raw(ctx, `{"model":"assistant","stream":true,"messages":[{"role":"user","content":"Weather in Paris?"}],"tools":[{"type":"function","function":{"name":"get_weather"}}]}`)
 	if status != 200 || strings.Contains(body, "[DONE]") || !strings.Contains(body, "tool-call data was already sent") {
 		t.Errorf("got %d:\n%s\nwant an error event naming the tool call and no [DONE]", status, body)
+	}
+	if n := h.requests("secondary"); n != 0 {
+		t.Errorf("secondary saw %d requests, want 0", n)
+	}
+}
+
+// TestBreakAfterFinishIsComplete: a stream that breaks after its finish
+// chunk (before the usage chunk or [DONE]) is a complete answer: the client
+// gets its [DONE], and nothing is continued past the end.
+func TestBreakAfterFinishIsComplete(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, `data: {"id":"f1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Three short words"},"finish_reason":null}]}`+"\n\n")
+		fmt.Fprint(w, `data: {"id":"f1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"length"}]}`+"\n\n")
+		http.NewResponseController(w).Flush()
+		panic(http.ErrAbortHandler) // dropped before the usage chunk and [DONE]
+	}))
+	defer up.Close()
+	cfg := strings.Replace(resumeConfig, `"${SIM_URL}/primary/v1"`, `"${UP_URL}/v1"`, 1)
+	cfg = strings.NewReplacer("KIND", "openai", "/BASE", "/v1", "CONT", "").Replace(cfg)
+	h := newHarness(t, withConfig(cfg), withEnv("UP_URL", up.URL))
+	ctx := testCtx(t)
+	ids, finishes, dones, text := readRawStream(t, ctx, h)
+	if text != "Three short words" || finishes != 1 || dones != 1 || len(ids) != 1 {
+		t.Errorf("got %q with %d finishes and %d [DONE], want the answer as sent, one finish, one [DONE]", text, finishes, dones)
 	}
 	if n := h.requests("secondary"); n != 0 {
 		t.Errorf("secondary saw %d requests, want 0", n)

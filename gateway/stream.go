@@ -51,9 +51,9 @@ func (st *streamState) addUsage(u *chat.Usage) {
 }
 
 // seamWindow bounds how much continuation text is held back to find and
-// trim a repeat of the text already sent; a continuation that cannot be a
-// repeat is relayed at once.
-const seamWindow = 64
+// trim a repeat of the text already sent (and how far back a repeat is
+// looked for); a continuation that cannot be a repeat is relayed at once.
+const seamWindow = 256
 
 // pendingChunk is a chunk held back before this attempt sends anything.
 type pendingChunk struct {
@@ -91,6 +91,7 @@ type streamer struct {
 	idle         clockwork.Timer
 	committedAt  time.Time
 	recent       []time.Time // chunk arrivals inside the rate window
+	lost         bool        // another attempt won the hedge
 }
 
 // tooSlow records a chunk's arrival and reports whether the stream has
@@ -259,7 +260,7 @@ func (s *streamer) ready(c *chat.Chunk) bool {
 	for _, p := range s.pending {
 		held.WriteString(p.text)
 	}
-	return held.Len() > 0 && !chat.SeamPending(s.x.stream.text.String(), held.String(), 4*seamWindow)
+	return held.Len() > 0 && !chat.SeamPending(s.x.stream.text.String(), held.String(), seamWindow)
 }
 
 // commit sends the held-back chunks: with the response headers on a first
@@ -273,6 +274,7 @@ func (s *streamer) commit() bool {
 	x := s.x
 	if !s.resume {
 		if !x.claim(s.t.target) {
+			s.lost = true
 			s.cancel(errHedgeLost)
 			return false
 		}
@@ -422,6 +424,17 @@ func (s *streamer) finish() result {
 // failed ends the attempt. The exchange decides what the client sees: a
 // failover, a continuation on another target, or an explicit error event.
 func (s *streamer) failed(f *provider.Failure) result {
+	if s.lost {
+		return result{fail: &provider.Failure{Class: understudy.ClassCanceled, Message: errHedgeLost.Error()}, lost: true}
+	}
+	if s.committed && s.finished && f.Class != understudy.ClassCanceled {
+		// The answer was complete (a finish reason was sent): whatever broke
+		// after it — the usage chunk, [DONE], message_stop — the client gets
+		// its [DONE], and nothing is continued past the end.
+		s.x.g.metrics.missingDone.WithLabelValues(s.t.id).Inc()
+		s.send(doneData)
+		return result{committed: true, ttft: s.ttft, usage: s.usage}
+	}
 	if s.committed && s.usage != nil {
 		s.x.stream.addUsage(s.usage)
 	}
