@@ -301,6 +301,16 @@ func describe(f *provider.Failure) string {
 
 func (x *exchange) succeeded(t routeTarget, res result) {
 	x.ttft, x.usage = res.ttft, res.usage
+	if x.stream != nil && x.stream.broken != nil {
+		// A continued stream: count every attempt's reported tokens.
+		sum := x.stream.usage
+		if res.usage != nil {
+			sum.PromptTokens += res.usage.PromptTokens
+			sum.CompletionTokens += res.usage.CompletionTokens
+			sum.TotalTokens += res.usage.TotalTokens
+		}
+		x.usage = &sum
+	}
 	mode := "primary"
 	if x.stream != nil && x.stream.broken != nil {
 		mode = "resumed"
