@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/understudy/understudy"
@@ -193,13 +192,20 @@ func TestAllTargetsDown(t *testing.T) {
 // later, so sequential requests share one connection.
 func TestUpstreamConnectionsReused(t *testing.T) {
 	var conns atomic.Int64
+	release, gone := make(chan struct{}), make(chan struct{})
 	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		_, _ = io.WriteString(w, `data: {"id":"c","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}]}`+"\n\n")
 		_, _ = io.WriteString(w, `data: {"id":"c","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`+"\n\n")
 		_, _ = io.WriteString(w, "data: [DONE]\n\n")
 		http.NewResponseController(w).Flush()
-		time.Sleep(5 * time.Millisecond) // an upstream that ends its response a little after [DONE]
+		// An upstream that ends its response a little after [DONE]: once the
+		// client has the whole answer.
+		select {
+		case <-release:
+		case <-r.Context().Done(): // the gateway hung up without reading to the end
+			gone <- struct{}{}
+		}
 	}))
 	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
@@ -215,6 +221,10 @@ func TestUpstreamConnectionsReused(t *testing.T) {
 		got := h.askStream(ctx)
 		if got.err != nil || got.text != "Hi" {
 			t.Fatalf("got %q %v", got.text, got.err)
+		}
+		select { // exactly one: the upstream ends its response, or it was cut off
+		case release <- struct{}{}:
+		case <-gone:
 		}
 		// The attempt is recorded once the gateway has finished with the
 		// upstream response.
