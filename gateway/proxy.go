@@ -347,7 +347,7 @@ func (x *exchange) finish(t routeTarget, outcome string, f *provider.Failure) {
 	}
 	x.g.recordOutcome(o)
 	if f != nil && outcome != "client_canceled" {
-		x.g.log.Warn("request failed", "route", x.route.name, "target", target, "outcome", outcome, "class", f.Class, "attempts", x.attempts)
+		x.g.log.Warn("request failed", "route", x.route.name, "key", x.key.name, "target", target, "outcome", outcome, "class", f.Class, "attempts", x.attemptCount())
 	}
 }
 
