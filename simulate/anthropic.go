@@ -178,31 +178,11 @@ func (s *Simulator) handleMessages(w http.ResponseWriter, r *http.Request) {
 		s.writeAnthropicError(w, *bad)
 		return
 	}
-	if s.noPrefill[p.name] && req.prefill() {
-		p.outcome(KindRejectPrefill)
-		s.writeAnthropicError(w, anthropicErrorFor(Fault{Kind: KindRejectPrefill}, 0))
-		return
-	}
-	pl := s.plan(p.name, req.Model, req.Messages)
-	f, faulty := s.pick(p, target{model: req.Model, stream: req.Stream, prefill: req.prefill(), continuation: pl.continued}, true)
-	if !faulty {
-		p.outcome(OutcomeOK)
-		s.log.Debug("messages request", "provider", p.name, "model", req.Model, "stream", req.Stream, "continuation", pl.continued)
-		s.respondMessages(w, r, req, pl, Fault{})
-		return
-	}
-	p.outcome(f.Kind)
-	s.log.Debug("messages request faulted", "provider", p.name, "model", req.Model, "stream", req.Stream, "fault", f.Kind)
-	switch {
-	case f.Kind == KindReset, f.Kind == KindCut && !req.Stream:
-		resetConn(w)
-	case f.Kind == KindHang, f.Kind == KindStall && !req.Stream:
-		s.block(r.Context())
-	case statusKind(f.Kind):
-		s.writeAnthropicError(w, anthropicErrorFor(f, promptTokens(req.Messages)))
-	default: // slow_first_token, no_done, overlap, and what streams do mid-way
-		s.respondMessages(w, r, req, pl, f)
-	}
+	s.serve(w, r, p, req, wire{
+		name:     "messages request",
+		errorFor: func(f Fault, promptTokens int) { s.writeAnthropicError(w, anthropicErrorFor(f, promptTokens)) },
+		respond:  s.respondMessages,
+	})
 }
 
 // parseMessages reads a Messages API body and normalises it (see above). It

@@ -74,6 +74,44 @@ func (c chatRequest) prefill() bool {
 	return len(c.Messages) > 0 && c.Messages[len(c.Messages)-1].Role == "assistant"
 }
 
+// wire is what differs between the OpenAI and Anthropic endpoints once a
+// request is parsed: how errors are written and how answers are sent.
+type wire struct {
+	name     string                          // for logs
+	errorFor func(f Fault, promptTokens int) // writes the fault's error answer
+	respond  func(http.ResponseWriter, *http.Request, chatRequest, plan, Fault)
+}
+
+// serve answers a valid request: a refused prefill, the fault in force, or
+// the (continued) answer.
+func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, p *provider, req chatRequest, wf wire) {
+	if s.noPrefill[p.name] && req.prefill() {
+		p.outcome(KindRejectPrefill)
+		wf.errorFor(Fault{Kind: KindRejectPrefill}, 0)
+		return
+	}
+	pl := s.plan(p.name, req.Model, req.Messages)
+	f, faulty := s.pick(p, target{model: req.Model, stream: req.Stream, prefill: req.prefill(), continuation: pl.continued}, true)
+	if !faulty {
+		p.outcome(OutcomeOK)
+		s.log.Debug(wf.name, "provider", p.name, "model", req.Model, "stream", req.Stream, "continuation", pl.continued)
+		wf.respond(w, r, req, pl, Fault{})
+		return
+	}
+	p.outcome(f.Kind)
+	s.log.Debug(wf.name+" faulted", "provider", p.name, "model", req.Model, "stream", req.Stream, "fault", f.Kind)
+	switch {
+	case f.Kind == KindReset, f.Kind == KindCut && !req.Stream:
+		resetConn(w)
+	case f.Kind == KindHang, f.Kind == KindStall && !req.Stream:
+		s.block(r.Context())
+	case statusKind(f.Kind):
+		wf.errorFor(f, promptTokens(req.Messages))
+	default: // slow_first_token, no_done, overlap, and what streams do mid-way
+		wf.respond(w, r, req, pl, f)
+	}
+}
+
 func (s *Simulator) handleChat(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.served(w, r)
 	if !ok {
@@ -109,31 +147,11 @@ func (s *Simulator) handleChat(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, *bad)
 		return
 	}
-	if s.noPrefill[p.name] && req.prefill() {
-		p.outcome(KindRejectPrefill)
-		s.writeError(w, errorFor(Fault{Kind: KindRejectPrefill}, req.Model, 0))
-		return
-	}
-	pl := s.plan(p.name, req.Model, req.Messages)
-	f, faulty := s.pick(p, target{model: req.Model, stream: req.Stream, prefill: req.prefill(), continuation: pl.continued}, true)
-	if !faulty {
-		p.outcome(OutcomeOK)
-		s.log.Debug("request", "provider", p.name, "model", req.Model, "stream", req.Stream, "continuation", pl.continued)
-		s.respond(w, r, req, pl, Fault{})
-		return
-	}
-	p.outcome(f.Kind)
-	s.log.Debug("request faulted", "provider", p.name, "model", req.Model, "stream", req.Stream, "fault", f.Kind)
-	switch {
-	case f.Kind == KindReset, f.Kind == KindCut && !req.Stream:
-		resetConn(w)
-	case f.Kind == KindHang, f.Kind == KindStall && !req.Stream:
-		s.block(r.Context())
-	case statusKind(f.Kind):
-		s.writeError(w, errorFor(f, req.Model, promptTokens(req.Messages)))
-	default: // slow_first_token, no_done, overlap, and what streams do mid-way
-		s.respond(w, r, req, pl, f)
-	}
+	s.serve(w, r, p, req, wire{
+		name:     "request",
+		errorFor: func(f Fault, promptTokens int) { s.writeError(w, errorFor(f, req.Model, promptTokens)) },
+		respond:  s.respond,
+	})
 }
 
 func (s *Simulator) handleModels(w http.ResponseWriter, r *http.Request) {
