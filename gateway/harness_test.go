@@ -220,8 +220,9 @@ func (h *harness) askStream(ctx context.Context) completion {
 	return out
 }
 
-// raw posts body to the gateway with the test key and returns status, headers, body.
-func (h *harness) raw(ctx context.Context, body string, header ...string) (int, http.Header, string) {
+// post sends body to the gateway with the test key; the caller reads and
+// closes the response (a stream, typically).
+func (h *harness) post(ctx context.Context, body string, header ...string) *http.Response {
 	h.t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.srv.URL+"/v1/chat/completions", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -231,8 +232,18 @@ func (h *harness) raw(ctx context.Context, body string, header ...string) (int, 
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		h.t.Fatalf("raw request: %v", err)
+		h.t.Fatalf("request: %v", err)
 	}
+	return resp
+}
+
+// streamBody is a streaming request for the test question.
+var streamBody = `{"model":"assistant","stream":true,"messages":[{"role":"user","content":"` + question.Content + `"}]}`
+
+// raw posts body to the gateway with the test key and returns status, headers, body.
+func (h *harness) raw(ctx context.Context, body string, header ...string) (int, http.Header, string) {
+	h.t.Helper()
+	resp := h.post(ctx, body, header...)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, string(b)

@@ -129,13 +129,7 @@ func TestResumeWire(t *testing.T) {
 
 func readRawStream(t *testing.T, ctx context.Context, h *harness) (ids map[string]bool, finishes, dones int, text string) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.srv.URL+"/v1/chat/completions",
-		strings.NewReader(`{"model":"assistant","stream":true,"messages":[{"role":"user","content":"`+question.Content+`"}]}`))
-	req.Header.Set("Authorization", "Bearer "+testKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := h.post(ctx, streamBody)
 	defer resp.Body.Close()
 	ids = map[string]bool{}
 	var b strings.Builder
@@ -266,13 +260,7 @@ func TestSlowStreamContinued(t *testing.T) {
 	ctx := testCtx(t)
 	// Lock-step: each chunk the client receives lets the slow upstream's
 	// clock move one second, so its rate is exactly one chunk a second.
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.srv.URL+"/v1/chat/completions",
-		strings.NewReader(`{"model":"assistant","stream":true,"messages":[{"role":"user","content":"`+question.Content+`"}]}`))
-	req.Header.Set("Authorization", "Bearer "+testKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := h.post(ctx, streamBody)
 	defer resp.Body.Close()
 	var text strings.Builder
 	dones := 0

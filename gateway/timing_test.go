@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"bufio"
 	"context"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -122,13 +121,7 @@ func TestStreamBreaksAfterCommit(t *testing.T) {
 			h := newHarness(t, withClock(clk), withConfig(noResume))
 			ctx := testCtx(t)
 			h.setFault("primary", tt.fault)
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.srv.URL+"/v1/chat/completions",
-				strings.NewReader(`{"model":"assistant","stream":true,"messages":[{"role":"user","content":"Why is the sky blue?"}]}`))
-			req.Header.Set("Authorization", "Bearer "+testKey)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := h.post(ctx, streamBody)
 			defer resp.Body.Close()
 			if resp.StatusCode != 200 {
 				t.Fatalf("got %d, want 200", resp.StatusCode)
