@@ -11,8 +11,8 @@ import (
 // Version is set at build time with -ldflags "-X github.com/understudy/understudy.Version=…".
 var Version = "dev"
 
-// Application error codes. Each maps to exactly one HTTP status in the gateway
-// package (see gateway/errors.go); nothing else decides a status.
+// Application error codes. Each maps to exactly one HTTP status, in
+// (*Error).HTTPStatus; nothing else decides a status.
 const (
 	EINVALID      = "invalid"      // 400: bad JSON or fields
 	EUNAUTHORIZED = "unauthorized" // 401: missing or unknown gateway key
@@ -20,6 +20,8 @@ const (
 	ETOOLARGE     = "too_large"    // 413: request body over the limit
 	ERATELIMITED  = "rate_limited" // 429: this key is over its rate
 	EUNAVAILABLE  = "unavailable"  // 503: no target can answer now, or shedding
+	EFORBIDDEN    = "forbidden"    // 403: the admin token's scope does not allow it
+	ECONFLICT     = "conflict"     // 409: the change does not fit the current state
 	EUPSTREAM     = "upstream"     // status taken from the upstream's own final error
 	EINTERNAL     = "internal"     // 500: a bug; details logged, not shown
 )
@@ -41,6 +43,34 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("understudy: %s: %s", e.Code, e.Message) }
+
+// HTTPStatus is the HTTP status of the error: the one place codes map to statuses.
+func (e *Error) HTTPStatus() int {
+	switch e.Code {
+	case EINVALID:
+		return 400
+	case EUNAUTHORIZED:
+		return 401
+	case EFORBIDDEN:
+		return 403
+	case ENOTFOUND:
+		return 404
+	case ECONFLICT:
+		return 409
+	case ETOOLARGE:
+		return 413
+	case ERATELIMITED:
+		return 429
+	case EUNAVAILABLE:
+		return 503
+	case EUPSTREAM:
+		if e.Status >= 400 && e.Status <= 599 {
+			return e.Status
+		}
+		return 502
+	}
+	return 500
+}
 
 // Errorf returns an *Error with the given code and a formatted message.
 func Errorf(code, format string, args ...any) *Error {
@@ -97,7 +127,10 @@ type Event struct {
 	Message string // one human-readable line; never holds secrets or prompts
 	// NeedsPerson marks events an operator must act on (bad key, quota exhausted).
 	NeedsPerson bool
-	Details     map[string]any
+	// Author is who caused it: a token name for people's changes,
+	// "understudy" for the detectors; empty for the gateway's own events.
+	Author  string
+	Details map[string]any
 }
 
 // Event types.

@@ -12,30 +12,8 @@ import (
 	"github.com/understudy/understudy/chat"
 )
 
-// statusOf maps an application error code to its HTTP status. It is the only
-// place that does so.
-func statusOf(e *understudy.Error) int {
-	switch e.Code {
-	case understudy.EINVALID:
-		return http.StatusBadRequest
-	case understudy.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case understudy.ENOTFOUND:
-		return http.StatusNotFound
-	case understudy.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case understudy.ERATELIMITED:
-		return http.StatusTooManyRequests
-	case understudy.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	case understudy.EUPSTREAM:
-		if e.Status >= 400 && e.Status <= 599 {
-			return e.Status
-		}
-		return http.StatusBadGateway
-	}
-	return http.StatusInternalServerError
-}
+// statusOf is the HTTP status of e (see understudy.Error.HTTPStatus).
+func statusOf(e *understudy.Error) int { return e.HTTPStatus() }
 
 // typeOf is OpenAI's error "type" for a code.
 func typeOf(e *understudy.Error) string {
