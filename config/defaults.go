@@ -91,6 +91,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&c.Limits.ShedRetryAfter, DefaultShedRetryAfter)
 	setDefault(&c.Log.Level, DefaultLogLevel)
 	setDefault(&c.Log.Format, DefaultLogFormat)
+	c.Incidents.applyDefaults()
 	for i := range c.Keys {
 		setDefault(&c.Keys[i].Priority, DefaultPriority)
 	}
@@ -142,6 +143,9 @@ func (c *Config) ApplyDefaults() {
 		}
 		setDefault(&r.Retry.RetryAfterMaxWait, dr.RetryAfterMaxWait)
 		setDefault(&r.Retry.Backoff, dr.Backoff)
+		setDefault(&r.SLO.Availability, 0.999)
+		setDefault(&r.SLO.LatencyTarget, 0.95)
+		setDefault(&r.SLO.Period, Duration(30*24*time.Hour))
 		for t := range r.Tiers {
 			for j := range r.Tiers[t] {
 				setDefault(&r.Tiers[t][j].Weight, DefaultWeight)
@@ -155,4 +159,21 @@ func setDefault[T comparable](field *T, def T) {
 	if *field == zero {
 		*field = def
 	}
+}
+
+func (in *Incidents) applyDefaults() {
+	setDefault(&in.Every, Duration(time.Second))
+	setDefault(&in.RouteErrors.Window, Duration(30*time.Second))
+	setDefault(&in.RouteErrors.MinRequests, 5)
+	setDefault(&in.RouteErrors.Threshold, 0.2)
+	setDefault(&in.Overload.Window, Duration(60*time.Second))
+	setDefault(&in.Overload.MinRequests, 10)
+	setDefault(&in.Overload.Threshold, 0.3)
+	setDefault(&in.Overload.LatencyFactor, 3)
+	setDefault(&in.SLOBurn.Window, Duration(30*time.Second))
+	setDefault(&in.RecoverAfter, Duration(30*time.Second))
+	setDefault(&in.ResolveAfter, Duration(5*time.Minute))
+	setDefault(&in.ComponentHold, Duration(60*time.Second))
+	setDefault(&in.RemindAfter, Duration(30*time.Minute))
+	setDefault(&in.ProviderStatusEvery, Duration(60*time.Second))
 }

@@ -25,6 +25,8 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// Storage is where events and per-minute rollups are kept.
 	Storage Storage `yaml:"storage"`
+	// Incidents configures detection and the incident lifecycle.
+	Incidents Incidents `yaml:"incidents"`
 
 	// src records where each field was written (nil for a Config built in
 	// Go) so that Validate can give line numbers.
@@ -97,6 +99,15 @@ type Provider struct {
 	// message is a prefill). Default "native" for anthropic, else
 	// "instruction". A target may override it.
 	Continuation string `yaml:"continuation"`
+	// StatusPage is the provider's public status page in the Statuspage
+	// format, e.g. https://status.openai.com/api/v2/summary.json. Polled;
+	// incidents the provider declares are attached to ours as evidence (they
+	// never open one). Default "" = not polled.
+	StatusPage string `yaml:"status_page"`
+	// StatusComponents are the names (or parts of names) of the status page's
+	// components that matter to us, e.g. ["API", "Chat Completions"]. Default
+	// none = every incident on the page is relevant.
+	StatusComponents []string `yaml:"status_components"`
 }
 
 // Probe configures active probes: a tiny chat completion sent to each target.
@@ -160,6 +171,24 @@ type Route struct {
 	Resume Resume `yaml:"resume"`
 	// Hedge starts a second attempt on another target when the first is slow.
 	Hedge Hedge `yaml:"hedge"`
+	// SLO is the route's service level objective.
+	SLO SLO `yaml:"slo"`
+}
+
+// SLO is a route's objective: availability (requests served by a model,
+// not failed nor degraded) and optionally latency.
+type SLO struct {
+	// Availability is the share of requests that must be served well, e.g.
+	// "99.9%" or 0.999. Default 99.9%.
+	Availability float64 `yaml:"availability"`
+	// Latency, when set, is the answer time LatencyTarget of good requests
+	// must meet (e.g. 6s). Default 0 = no latency objective.
+	Latency Duration `yaml:"latency"`
+	// LatencyTarget is the share of good requests that must answer within
+	// Latency. Default 95%.
+	LatencyTarget float64 `yaml:"latency_target"`
+	// Period over which the error budget is counted. Default 720h (30 days).
+	Period Duration `yaml:"period"`
 }
 
 // Hedge configures hedged requests: when the first attempt has produced
@@ -255,6 +284,68 @@ type Storage struct {
 	RollupsRetention Duration `yaml:"rollups_retention"`
 	// FlushEvery is how often recorded outcomes and events are written. Default 5s.
 	FlushEvery Duration `yaml:"flush_every"`
+}
+
+// Incidents configures the detectors and the incident lifecycle. Detection
+// needs storage (incidents are kept there); with storage disabled it is off.
+type Incidents struct {
+	// Disabled turns detection off; people can still open incidents. Default false.
+	Disabled bool `yaml:"disabled"`
+	// Every is how often the detectors look at live traffic. Default 1s.
+	Every Duration `yaml:"every"`
+	// TargetDown: a target whose breaker opened and whose probes fail is
+	// down; an incident opens on its provider's component.
+	TargetDown Detector `yaml:"target_down"`
+	// RouteErrors: the share of a route's requests that users saw fail or
+	// that were served degraded, over Window. Defaults: window 30s, min
+	// requests 5, threshold 20%.
+	RouteErrors Detector `yaml:"route_errors"`
+	// Overload: the share of a target's attempts refused with 429 or
+	// overloaded (503/529) over Window, requests shed by the gateway, and
+	// latency far above the target's baseline. Defaults: window 60s, min
+	// requests 10, threshold 30%, latency_factor 3.
+	Overload Detector `yaml:"overload"`
+	// SLOBurn: the SRE workbook's multiwindow burn-rate alerts on each
+	// route's SLO (14.4× over 1h and 5m, 6× over 6h and 30m, 1× over 3d and
+	// 6h), from the stored rollups. Window is how often it is evaluated
+	// (default 30s).
+	SLOBurn Detector `yaml:"slo_burn"`
+	// RecoverAfter: an incident whose signals have been quiet this long
+	// moves to monitoring. Default 30s.
+	RecoverAfter Duration `yaml:"recover_after"`
+	// ResolveAfter: an incident stable in monitoring this long is resolved.
+	// Default 5m.
+	ResolveAfter Duration `yaml:"resolve_after"`
+	// ComponentHold is the hysteresis of component statuses: a status gets
+	// worse at once but better only after the better status held this long.
+	// Default 60s.
+	ComponentHold Duration `yaml:"component_hold"`
+	// RemindAfter: an open incident without an update for this long raises
+	// a reminder event for the operators. Default 30m; 0 in the file is not
+	// allowed (use a large value).
+	RemindAfter Duration `yaml:"remind_after"`
+	// ProviderStatusEvery is how often providers' status pages are polled.
+	// Default 60s.
+	ProviderStatusEvery Duration `yaml:"provider_status_every"`
+	// PublishProviderStatus puts what a provider's status page says into
+	// our public updates too (it is always shown to operators). Default false.
+	PublishProviderStatus bool `yaml:"publish_provider_status"`
+}
+
+// Detector is one detector's settings. Fields a detector does not use are
+// ignored; defaults are per detector (see Incidents).
+type Detector struct {
+	// Disabled turns the detector off. Default false.
+	Disabled bool `yaml:"disabled"`
+	// Window the detector looks back over.
+	Window Duration `yaml:"window"`
+	// MinRequests in Window before the detector may fire.
+	MinRequests int `yaml:"min_requests"`
+	// Threshold share (0..1, or "20%") of bad requests that fires it.
+	Threshold float64 `yaml:"threshold"`
+	// LatencyFactor (overload only): time to first token this many times the
+	// target's baseline (its median over the previous hour) fires it.
+	LatencyFactor float64 `yaml:"latency_factor"`
 }
 
 // Log configures slog.

@@ -45,6 +45,7 @@ func (c *Config) Validate() error {
 	v.positive("storage.flush_every", c.Storage.FlushEvery)
 	v.positive("storage.events_retention", c.Storage.EventsRetention)
 	v.positive("storage.rollups_retention", c.Storage.RollupsRetention)
+	v.incidents(c.Incidents)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 	if len(v.errs) == 0 {
@@ -239,6 +240,9 @@ func (v *validator) providers(ps []Provider) map[string]int {
 			v.add(path+".api_version", "", "required for kind azure, e.g. %s", DefaultAzureAPIVersion)
 		}
 		v.atLeast(path+".max_concurrency", p.MaxConcurrency, 0)
+		if p.StatusPage != "" {
+			v.url(path+".status_page", p.StatusPage)
+		}
 		v.probe(path+".probe", p.Probe)
 		v.breaker(path+".breaker", p.Breaker)
 	}
@@ -313,7 +317,46 @@ func (v *validator) routes(rs []Route, providers map[string]int, ps []Provider) 
 			v.add(path+".resume.min_chunks_per_second", strconv.FormatFloat(r.Resume.MinChunksPerSecond, 'f', -1, 64), "must not be negative (0 turns the slow-stream check off)")
 		}
 		v.positive(path+".resume.window", r.Resume.Window)
+		v.slo(path+".slo", r.SLO)
 	}
+}
+
+func (v *validator) slo(path string, o SLO) {
+	v.share(path+".availability", o.Availability, "e.g. 99.9%% or 0.999")
+	v.share(path+".latency_target", o.LatencyTarget, "e.g. 95%% or 0.95")
+	if o.Latency < 0 {
+		v.add(path+".latency", o.Latency.String(), "must not be negative (0 = no latency objective)")
+	}
+	v.positive(path+".period", o.Period)
+}
+
+// share reports a fraction outside (0, 1).
+func (v *validator) share(path string, f float64, example string) {
+	if !(f > 0 && f < 1) {
+		v.add(path, strconv.FormatFloat(f, 'f', -1, 64), "must be above 0 and below 1 ("+example+"), got %v", f)
+	}
+}
+
+func (v *validator) incidents(in Incidents) {
+	v.positive("incidents.every", in.Every)
+	for name, d := range map[string]Detector{"route_errors": in.RouteErrors, "overload": in.Overload, "slo_burn": in.SLOBurn} {
+		path := "incidents." + name
+		v.positive(path+".window", d.Window)
+		if name != "slo_burn" {
+			v.atLeast(path+".min_requests", d.MinRequests, 1)
+			if !(d.Threshold > 0 && d.Threshold <= 1) {
+				v.add(path+".threshold", strconv.FormatFloat(d.Threshold, 'f', -1, 64), "must be above 0 and at most 1 (e.g. 20%% or 0.2), got %v", d.Threshold)
+			}
+		}
+	}
+	if in.Overload.LatencyFactor < 1 {
+		v.add("incidents.overload.latency_factor", strconv.FormatFloat(in.Overload.LatencyFactor, 'f', -1, 64), "must be at least 1 (e.g. 3: three times the baseline)")
+	}
+	v.positive("incidents.recover_after", in.RecoverAfter)
+	v.positive("incidents.resolve_after", in.ResolveAfter)
+	v.positive("incidents.component_hold", in.ComponentHold)
+	v.positive("incidents.remind_after", in.RemindAfter)
+	v.positive("incidents.provider_status_every", in.ProviderStatusEvery)
 }
 
 func (v *validator) tiers(route string, tiers [][]Target, providers map[string]int, ps []Provider) {

@@ -62,6 +62,9 @@ type Gateway struct {
 
 	rt       atomic.Pointer[runtime]
 	inflight atomic.Int64
+	// drained are the target ids taking no new requests (maintenance);
+	// replaced whole under mu.
+	drained atomic.Pointer[map[string]bool]
 
 	ctx    context.Context // lives until Close; probes run under it
 	cancel context.CancelFunc
@@ -94,6 +97,7 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 		metrics: newMetrics(o.Registry),
 		probes:  make(map[*target]context.CancelFunc),
 	}
+	g.drained.Store(&map[string]bool{})
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	if err := g.Apply(cfg); err != nil {
 		g.cancel()
@@ -165,13 +169,7 @@ func (g *Gateway) syncProbes(rt *runtime) {
 			defer g.wg.Done()
 			health.RunProbes(ctx, g.clk, t.breaker, health.ProbeSettings{
 				Interval: t.probe.Interval.D(), HealthyInterval: t.probe.HealthyInterval.D(), Timeout: t.probe.Timeout.D(),
-			}, g.prober(t), func(err error, _ time.Duration) {
-				result := "ok"
-				if err != nil {
-					result = "failed"
-				}
-				g.metrics.probes.WithLabelValues(t.id, result).Inc()
-			})
+			}, g.prober(t), func(err error, _ time.Duration) { g.probeDone(t, err) })
 		}()
 	}
 	for t, cancel := range g.probes {

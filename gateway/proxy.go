@@ -123,6 +123,10 @@ func (x *exchange) try(ctx context.Context, t routeTarget) (action, time.Duratio
 // admit takes a concurrency slot and the breaker's permission for one
 // attempt at t; when refused it notes why.
 func (x *exchange) admit(t routeTarget) (func(health.Outcome), bool) {
+	if x.g.isDrained(t.id) {
+		x.notes = append(x.notes, t.id+": drained for maintenance")
+		return nil, false
+	}
 	if !t.acquire() {
 		x.notes = append(x.notes, t.id+": at its concurrency limit")
 		return nil, false

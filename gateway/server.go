@@ -141,6 +141,8 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 	defer g.metrics.inflight.Dec()
 	if max := rt.cfg.Limits.MaxInflight; max > 0 && n > int64(max) {
 		g.metrics.shed.WithLabelValues("inflight_limit").Inc()
+		now := g.clk.Now()
+		g.recordOutcome(understudy.Outcome{Time: now, Route: route.name, Class: understudy.ClassOverloaded, Mode: "unavailable", Stream: req.Stream})
 		e := understudy.Errorf(understudy.EUNAVAILABLE, "the gateway is at capacity (%d requests in flight); retry shortly", max)
 		e.RetryAfter = rt.cfg.Limits.ShedRetryAfter.D()
 		writeError(w, g.log, e)
@@ -173,7 +175,7 @@ func (g *Gateway) Readyz(w http.ResponseWriter, _ *http.Request) {
 		up := false
 		for _, tier := range rt.routes[name].tiers {
 			for _, t := range tier {
-				if t.breaker.State() != health.Open {
+				if t.breaker.State() != health.Open && !g.isDrained(t.id) {
 					up = true
 				}
 			}

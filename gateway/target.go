@@ -49,9 +49,10 @@ type target struct {
 	// it builds a fresh target.
 	signature string
 
-	inflight atomic.Int64
-	ewmaNs   atomic.Uint64 // float64 bits of the latency EWMA (time to first token), ns
-	recent   latencyRing   // recent times to first token, for the hedge delay
+	inflight  atomic.Int64
+	lastProbe atomic.Pointer[probeResult]
+	ewmaNs    atomic.Uint64 // float64 bits of the latency EWMA (time to first token), ns
+	recent    latencyRing   // recent times to first token, for the hedge delay
 }
 
 // p95 of the target's recent times to first token.

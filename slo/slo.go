@@ -148,3 +148,11 @@ func Evaluate(ctx context.Context, q Querier, route string, o Objective, windows
 	}
 	return st, nil
 }
+
+// Report is one route's objective and its state now, as the admin API and
+// the console show it.
+type Report struct {
+	Route     string
+	Objective Objective
+	Status    Status
+}

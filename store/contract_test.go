@@ -33,6 +33,13 @@ func testStore(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"Keys", testKeys},
 		{"Backup", testBackup},
+		{"IncidentRoundTrip", testIncidentRoundTrip},
+		{"IncidentKeys", testIncidentKeys},
+		{"IncidentConcurrentKey", testIncidentConcurrentKey},
+		{"IncidentSave", testIncidentSave},
+		{"IncidentsList", testIncidentsList},
+		{"Maintenance", testMaintenance},
+		{"Tokens", testTokens},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,8 +55,12 @@ func testMigrations(t *testing.T, s *store.Store) {
 	if err != nil {
 		t.Fatalf("Migrations: %v", err)
 	}
-	if len(known) == 0 || known[0].Version != 1 {
-		t.Fatalf("got migrations %v, want versions starting at 1", known)
+	var names []string
+	for _, m := range known {
+		names = append(names, m.Name)
+	}
+	if want := []string{"0001_init.sql", "0002_incidents.sql"}; !reflect.DeepEqual(names, want) {
+		t.Fatalf("got migrations %q, want %q", names, want)
 	}
 	applied, err := s.AppliedMigrations(ctx)
 	if err != nil {
@@ -73,7 +84,7 @@ func testMigrations(t *testing.T, s *store.Store) {
 	}
 	// Every later-issue table exists and is empty.
 	for _, table := range []string{"components", "incidents", "incident_updates", "maintenance_windows",
-		"subscribers", "handoff_conversations", "handoff_messages", "postmortems", "api_keys"} {
+		"subscribers", "handoff_conversations", "handoff_messages", "postmortems", "api_keys", "admin_tokens"} {
 		if n := countRows(t, s, table); n != 0 {
 			t.Errorf("%s: got %d rows, want 0", table, n)
 		}
@@ -96,6 +107,7 @@ func testEvents(t *testing.T, s *store.Store) {
 	e1 := ev(30, understudy.EventFailover, "assistant", "openai/gpt-4o-mini")
 	e1.Details = map[string]any{"class": "server_error", "status": float64(502)}
 	e1.NeedsPerson = true
+	e1.Author = "alice"
 	e2 := ev(10, understudy.EventBreakerChanged, "", "openai/gpt-4o-mini")
 	e3 := ev(10, understudy.EventTargetCooled, "", "anthropic/claude")
 	e4 := ev(90, understudy.EventRouteExhausted, "support", "")
@@ -150,11 +162,12 @@ func testEvents(t *testing.T, s *store.Store) {
 	}
 	got := all[2]
 	if !got.Time.Equal(e1.Time) || got.Time.Location() != time.UTC || got.Type != e1.Type || got.Route != e1.Route ||
-		got.Target != e1.Target || !got.NeedsPerson || got.IncidentID != 0 || !reflect.DeepEqual(got.Details, e1.Details) {
+		got.Target != e1.Target || !got.NeedsPerson || got.Author != e1.Author || got.IncidentID != 0 || !reflect.DeepEqual(got.Details, e1.Details) {
 		t.Errorf("round trip: got %+v, want %+v", got, e1)
 	}
-	if all[0].NeedsPerson || all[0].Details != nil {
-		t.Errorf("got NeedsPerson %v Details %v, want false and nil", all[0].NeedsPerson, all[0].Details)
+	if all[0].NeedsPerson || all[0].Details != nil || all[0].Author != "" {
+		t.Errorf("got NeedsPerson %v Details %v Author %q, want false, nil and empty", all[0].NeedsPerson,
+			all[0].Details, all[0].Author)
 	}
 	if want := e4.Time.Truncate(time.Microsecond); !all[3].Time.Equal(want) || all[3].IncidentID != 42 {
 		t.Errorf("got time %v incident %d, want %v and 42", all[3].Time, all[3].IncidentID, want)

@@ -30,7 +30,21 @@
 //     the overflow. Fixed columns let AddRollups add bucket by bucket inside one
 //     INSERT … ON CONFLICT DO UPDATE SET lN = rollups.lN + excluded.lN, with no
 //     read-modify-write and no decoding; changing Buckets needs a migration.
-//   - API keys are kept as the hex SHA-256 of the key, never the key.
+//   - API keys and admin tokens are kept as the hex SHA-256 of the secret,
+//     never the secret.
+//   - Optional times (detected_at, resolved_at, eta_at, …) are NULL when the
+//     Go time is zero. Lists of names (components, targets) are JSON arrays,
+//     written [] for a nil slice and read back as nil when empty.
+//
+// # Incidents
+//
+// An incident row carries its detector's dedupe_key; the partial unique index
+// incidents_open_key lets at most one open (status <> 'resolved') incident
+// hold a given non-empty key. CreateIncident and SaveIncident check for it in
+// their transaction and also map the index's unique violation (when replicas
+// race) to ErrOpenIncidentExists. Evidence is kept in details as
+// {"evidence": {...}}. Public updates are rows of incident_updates; the
+// timeline is events with incident_id set, written in the same transaction.
 //
 // # Counting
 //

@@ -44,34 +44,39 @@ func (s *Store) appendEvents(ctx context.Context, incidentID int64, evs []unders
 	if len(evs) == 0 {
 		return nil
 	}
+	if err := s.inTx(ctx, func(tx *sql.Tx) error { return insertEvents(ctx, tx, incidentID, evs) }); err != nil {
+		return fmt.Errorf("store: append events: %w", err)
+	}
+	return nil
+}
+
+// insertEvents writes evs inside tx, on the timeline of incidentID (none when 0).
+func insertEvents(ctx context.Context, tx *sql.Tx, incidentID int64, evs []understudy.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
 	var inc sql.NullInt64
 	if incidentID != 0 {
 		inc = sql.NullInt64{Int64: incidentID, Valid: true}
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO events
-			(ts, type, route, target, incident_id, message, needs_person, details)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for i, e := range evs {
-			details := []byte("{}")
-			if len(e.Details) > 0 {
-				if details, err = json.Marshal(e.Details); err != nil {
-					return fmt.Errorf("event %d (%s): details: %w", i, e.Type, err)
-				}
-			}
-			if _, err := stmt.ExecContext(ctx, e.Time.UnixMicro(), e.Type, e.Route, e.Target, inc,
-				e.Message, e.NeedsPerson, string(details)); err != nil {
-				return fmt.Errorf("event %d (%s): %w", i, e.Type, err)
-			}
-		}
-		return nil
-	})
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events
+		(ts, type, route, target, incident_id, message, needs_person, author, details)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`)
 	if err != nil {
-		return fmt.Errorf("store: append events: %w", err)
+		return err
+	}
+	defer stmt.Close()
+	for i, e := range evs {
+		details := []byte("{}")
+		if len(e.Details) > 0 {
+			if details, err = json.Marshal(e.Details); err != nil {
+				return fmt.Errorf("event %d (%s): details: %w", i, e.Type, err)
+			}
+		}
+		if _, err := stmt.ExecContext(ctx, e.Time.UnixMicro(), e.Type, e.Route, e.Target, inc,
+			e.Message, e.NeedsPerson, e.Author, string(details)); err != nil {
+			return fmt.Errorf("event %d (%s): %w", i, e.Type, err)
+		}
 	}
 	return nil
 }
@@ -109,7 +114,7 @@ func (s *Store) Events(ctx context.Context, q EventQuery) ([]StoredEvent, error)
 		}
 		where = append(where, "type IN ("+strings.Join(ph, ", ")+")")
 	}
-	query := `SELECT id, ts, type, route, target, incident_id, message, needs_person, details FROM events`
+	query := `SELECT id, ts, type, route, target, incident_id, message, needs_person, author, details FROM events`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -130,7 +135,7 @@ func (s *Store) Events(ctx context.Context, q EventQuery) ([]StoredEvent, error)
 			inc     sql.NullInt64
 			details []byte
 		)
-		if err := rows.Scan(&e.ID, &ts, &e.Type, &e.Route, &e.Target, &inc, &e.Message, &e.NeedsPerson, &details); err != nil {
+		if err := rows.Scan(&e.ID, &ts, &e.Type, &e.Route, &e.Target, &inc, &e.Message, &e.NeedsPerson, &e.Author, &details); err != nil {
 			return nil, fmt.Errorf("store: events: %w", err)
 		}
 		e.Time = time.UnixMicro(ts).UTC()

@@ -30,6 +30,12 @@ var (
 	ErrSchemaTooNew = errors.New("store: database schema is newer than this binary")
 	// ErrConfig is returned by Open for an invalid Config.
 	ErrConfig = errors.New("store: invalid config")
+	// ErrExists is returned when a row with the same unique name or hash
+	// already exists (CreateToken).
+	ErrExists = errors.New("store: already exists")
+	// ErrOpenIncidentExists is returned by CreateIncident and SaveIncident when
+	// another open incident already has the incident's non-empty Key.
+	ErrOpenIncidentExists = errors.New("store: an open incident already has this key")
 )
 
 // Config selects the database. Exactly one field must be set.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -224,5 +225,56 @@ func TestSQLiteReopen(t *testing.T) {
 	}
 	if got, err := s.Events(ctx, store.EventQuery{}); err != nil || len(got) != 1 {
 		t.Errorf("Events after reopen: got %d events (err %v), want 1", len(got), err)
+	}
+}
+
+// TestSQLiteUpgradeFrom0001 opens a database holding rows written at schema
+// version 1: Open applies 0002 only, and the old rows read back with the new
+// columns' defaults.
+func TestSQLiteUpgradeFrom0001(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "understudy.db")
+	ms, err := store.Migrations(store.DialectSQLite)
+	if err != nil {
+		t.Fatalf("Migrations: %v", err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	for _, q := range []string{
+		ms[0].SQL,
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`,
+		`INSERT INTO schema_migrations VALUES (1, '0001_init.sql', 0)`,
+		`INSERT INTO incidents (title, severity, status, components, started_at, created_at, updated_at)
+			VALUES ('old', 'minor', 'resolved', '["assistant"]', 0, 0, 0)`,
+		`INSERT INTO events (ts, type) VALUES (0, 'old.event')`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("set up version 1: %v", err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+
+	s := MustOpen(t, store.Config{SQLitePath: path})
+	applied, err := s.AppliedMigrations(ctx)
+	if err != nil || len(applied) != len(ms) || applied[len(applied)-1].AppliedAt.IsZero() {
+		t.Fatalf("got applied %+v (err %v), want %d with the last just applied", applied, err, len(ms))
+	}
+	inc, err := s.Incident(ctx, 1)
+	if err != nil {
+		t.Fatalf("Incident: %v", err)
+	}
+	want := understudy.Incident{ID: 1, Title: "old", Severity: understudy.SeverityMinor,
+		Status: understudy.IncidentResolved, Components: []string{"assistant"}, StartedAt: time.Unix(0, 0).UTC(),
+		UpdatedAt: time.Unix(0, 0).UTC()}
+	if !reflect.DeepEqual(inc, want) {
+		t.Errorf("old incident: got  %+v\nwant %+v", inc, want)
+	}
+	evs, err := s.Events(ctx, store.EventQuery{})
+	if err != nil || len(evs) != 1 || evs[0].Author != "" {
+		t.Errorf("old event: got %+v (err %v), want one with no author", evs, err)
 	}
 }

@@ -1,0 +1,201 @@
+package incident
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/understudy/understudy"
+	"github.com/understudy/understudy/config"
+	"github.com/understudy/understudy/gateway"
+	"github.com/understudy/understudy/health"
+)
+
+// compState is a component's shown status and its hysteresis.
+type compState struct {
+	kind    string
+	status  understudy.ComponentStatus
+	since   time.Time
+	reason  string
+	inc     int64
+	pending understudy.ComponentStatus // worst better status seen while holding
+	pendAt  time.Time                  // zero when not holding
+	pendWhy string
+}
+
+// severityStatus is the status an open incident's severity shows.
+func severityStatus(s understudy.Severity) understudy.ComponentStatus {
+	switch s {
+	case understudy.SeverityCritical:
+		return understudy.ComponentMajorOutage
+	case understudy.SeverityMajor:
+		return understudy.ComponentPartialOutage
+	}
+	return understudy.ComponentDegradedPerformance
+}
+
+// rawStatus derives each component's status now, before hysteresis.
+func (e *Engine) rawStatus(cfg *config.Config, top gateway.Topology, quiet quietSet, sigs []signal) map[string]raw {
+	out := map[string]raw{}
+	worse := func(name string, s understudy.ComponentStatus, why string, inc int64) {
+		r := out[name]
+		if s.Rank() > r.status.Rank() || (s == r.status && r.inc == 0 && inc != 0) {
+			out[name] = raw{kind: r.kind, status: s, why: why, inc: inc}
+		}
+	}
+	for _, r := range top.Routes {
+		out[r.Name] = raw{kind: "route", status: understudy.ComponentOperational}
+		avail, firstDown := 0, 0
+		for i, tier := range r.Tiers {
+			for _, id := range tier {
+				switch {
+				case top.Targets[id].Available():
+					avail++
+				case i == 0 && !quiet.targets[id]:
+					firstDown++
+				}
+			}
+		}
+		switch {
+		case avail == 0:
+			worse(r.Name, understudy.ComponentMajorOutage, "no target can answer", 0)
+		case firstDown > 0 && firstDown == len(r.Tiers[0]):
+			worse(r.Name, understudy.ComponentDegradedPerformance, "served by backup targets", 0)
+		}
+	}
+	provs := make([]string, 0, len(top.Providers))
+	for p := range top.Providers {
+		provs = append(provs, p)
+	}
+	sort.Strings(provs)
+	for _, p := range provs {
+		name := understudy.ProviderComponent(p)
+		out[name] = raw{kind: "provider", status: understudy.ComponentOperational}
+		down, all := 0, 0
+		for _, id := range top.Providers[p] {
+			if quiet.targets[id] {
+				continue
+			}
+			all++
+			if top.Targets[id].Breaker.State != health.Closed {
+				down++
+			}
+		}
+		switch {
+		case all > 0 && down == all:
+			worse(name, understudy.ComponentMajorOutage, fmt.Sprintf("all %d targets down", all), 0)
+		case down > 0:
+			worse(name, understudy.ComponentPartialOutage, fmt.Sprintf("%d of %d targets down", down, all), 0)
+		}
+	}
+	for _, s := range sigs {
+		for _, c := range s.components {
+			st := understudy.ComponentDegradedPerformance
+			if s.compStatus != "" {
+				st = s.compStatus
+			}
+			worse(c, st, s.text, 0)
+		}
+	}
+	for _, id := range e.sortedOpen() {
+		t := e.open[id]
+		if t.inc.Status != understudy.IncidentInvestigating && t.inc.Status != understudy.IncidentIdentified {
+			continue
+		}
+		for _, c := range t.inc.Components {
+			worse(c, severityStatus(t.inc.Severity), fmt.Sprintf("incident #%d: %s", id, t.inc.Title), id)
+		}
+	}
+	for c := range quiet.components {
+		if r, ok := out[c]; ok {
+			out[c] = raw{kind: r.kind, status: understudy.ComponentUnderMaintenance, why: "scheduled maintenance"}
+		}
+	}
+	return out
+}
+
+type raw struct {
+	kind   string
+	status understudy.ComponentStatus
+	why    string
+	inc    int64
+}
+
+// updateComponents applies hysteresis: worse at once, better only after the
+// better status held for incidents.component_hold. Entering and leaving
+// maintenance are immediate.
+func (e *Engine) updateComponents(cfg *config.Config, now time.Time, top gateway.Topology, quiet quietSet, sigs []signal) {
+	hold := cfg.Incidents.ComponentHold.D()
+	raws := e.rawStatus(cfg, top, quiet, sigs)
+	for name := range e.comps {
+		if _, ok := raws[name]; !ok {
+			delete(e.comps, name) // removed by a reload
+			e.met.component.DeleteLabelValues(name)
+		}
+	}
+	names := make([]string, 0, len(raws))
+	for n := range raws {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		r := raws[name]
+		c, ok := e.comps[name]
+		if !ok {
+			e.comps[name] = &compState{kind: r.kind, status: r.status, since: now, reason: r.why, inc: r.inc}
+			continue
+		}
+		c.inc = r.inc
+		maint := r.status == understudy.ComponentUnderMaintenance || c.status == understudy.ComponentUnderMaintenance
+		switch {
+		case r.status == c.status:
+			c.pendAt, c.reason = time.Time{}, r.why
+		case r.status.Rank() > c.status.Rank() || maint:
+			e.setComponent(name, c, r.status, r.why, now)
+		default: // better
+			if c.pendAt.IsZero() {
+				c.pendAt, c.pending, c.pendWhy = now, r.status, r.why
+			} else if r.status.Rank() > c.pending.Rank() {
+				c.pending, c.pendWhy = r.status, r.why
+			}
+			if now.Sub(c.pendAt) >= hold {
+				e.setComponent(name, c, c.pending, c.pendWhy, now)
+			}
+		}
+	}
+}
+
+func (e *Engine) setComponent(name string, c *compState, to understudy.ComponentStatus, why string, now time.Time) {
+	from := c.status
+	c.status, c.since, c.reason, c.pendAt = to, now, why, time.Time{}
+	msg := fmt.Sprintf("%s: %s → %s", name, from, to)
+	if why != "" {
+		msg += " (" + why + ")"
+	}
+	ev := understudy.Event{Type: understudy.EventComponentChanged, Time: now, Message: msg,
+		Details: map[string]any{"component": name, "from": string(from), "to": string(to)}}
+	if !strings.HasPrefix(name, "provider:") {
+		ev.Route = name
+	}
+	e.emit(ev)
+}
+
+// Components returns every component's status as of the last tick, routes
+// first, then providers, each sorted by name.
+func (e *Engine) Components(ctx context.Context) ([]understudy.Component, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]understudy.Component, 0, len(e.comps))
+	for name, c := range e.comps {
+		out = append(out, understudy.Component{Name: name, Kind: c.kind, Status: c.status, Since: c.since, Incident: c.inc, Reason: c.reason})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind == "route"
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
+}

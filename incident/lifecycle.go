@@ -1,0 +1,457 @@
+package incident
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/understudy/understudy"
+	"github.com/understudy/understudy/config"
+)
+
+// tracked is an open incident and what the engine knows about it beyond
+// the store.
+type tracked struct {
+	inc understudy.Incident
+	// lastBad is the last tick a signal attached to it.
+	lastBad         time.Time
+	monitoringSince time.Time
+	lastReminder    time.Time
+	// personOwned: a person set its status, so the engine no longer moves it
+	// to monitoring or resolved by itself (it still attaches evidence).
+	personOwned bool
+	// base holds, per feed ("r:route", "t:target"), the cumulative tally at
+	// the point the incident started counting it.
+	base    map[string]tally
+	signals map[string]string // detector/component → latest reading
+	related map[string]bool   // related gateway events already on the timeline
+	dirty   bool              // evidence changed since the last save
+	saved   time.Time
+}
+
+func (t *tracked) auto() bool { return t.inc.Detector != "" && !t.personOwned }
+
+// incidentKey is the deduplication key: cause and sorted components.
+func incidentKey(c understudy.Cause, components []string) string {
+	return string(c) + ":" + strings.Join(components, ",")
+}
+
+// scope is a component set widened to the components it shares traffic
+// with: a provider's routes, a route's providers.
+func (e *Engine) scope(components []string) map[string]bool {
+	out := map[string]bool{}
+	top := e.lastTop
+	for _, c := range components {
+		out[c] = true
+		if p, ok := strings.CutPrefix(c, "provider:"); ok {
+			for _, id := range top.Providers[p] {
+				for _, r := range top.RoutesOf[id] {
+					out[r] = true
+				}
+			}
+			continue
+		}
+		for _, r := range top.Routes {
+			if r.Name != c {
+				continue
+			}
+			for _, tier := range r.Tiers {
+				for _, id := range tier {
+					out[understudy.ProviderComponent(top.Targets[id].Provider)] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// match finds the open incident a signal belongs to: the one with the same
+// key, else one with the same cause (any, for an unknown cause) whose
+// components share traffic with the signal's. Ties go to the oldest.
+func (e *Engine) match(s signal) *tracked {
+	key := incidentKey(s.cause, s.components)
+	ids := make([]int64, 0, len(e.open))
+	for id := range e.open {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if e.open[id].inc.Key == key {
+			return e.open[id]
+		}
+	}
+	sc := e.scope(s.components)
+	for _, id := range ids {
+		t := e.open[id]
+		if s.cause != understudy.CauseUnknown && t.inc.Cause != s.cause && t.inc.Cause != understudy.CauseUnknown {
+			continue
+		}
+		for _, c := range t.inc.Components {
+			if sc[c] {
+				return t
+			}
+		}
+	}
+	return nil
+}
+
+// applySignals opens, updates, recovers and resolves the detectors'
+// incidents.
+func (e *Engine) applySignals(ctx context.Context, cfg *config.Config, now time.Time, sigs []signal) error {
+	var errs []error
+	attached := map[int64]bool{}
+	for _, s := range sigs {
+		t := e.match(s)
+		if t == nil {
+			var err error
+			if t, err = e.openFromSignal(ctx, now, s); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		attached[t.inc.ID] = true
+		if err := e.attach(ctx, t, s, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	in := cfg.Incidents
+	for _, id := range e.sortedOpen() {
+		t := e.open[id]
+		if !attached[id] && t.auto() {
+			switch {
+			case t.inc.Status == understudy.IncidentMonitoring && now.Sub(t.monitoringSince) >= in.ResolveAfter.D():
+				if _, err := e.resolve(ctx, t, Author, "This incident has been resolved: the service has been stable for "+in.ResolveAfter.String()+".", now); err != nil {
+					errs = append(errs, err)
+				}
+				continue
+			case t.inc.Status != understudy.IncidentMonitoring && now.Sub(t.lastBad) >= in.RecoverAfter.D():
+				if err := e.transition(ctx, t, understudy.IncidentMonitoring, understudy.EventIncidentMonitoring,
+					"Error rates are back to normal. We are monitoring the situation.", now); err != nil {
+					errs = append(errs, err)
+				}
+				continue
+			}
+		}
+		e.refreshProvider(ctx, cfg, t, now)
+		if t.dirty && now.Sub(t.saved) >= 5*time.Second {
+			if err := e.save(ctx, t, nil, nil, now); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Engine) sortedOpen() []int64 {
+	ids := make([]int64, 0, len(e.open))
+	for id := range e.open {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+var detectorTitles = map[string]string{
+	DetectTargetDown:  "Errors from %s",
+	DetectRouteErrors: "Requests to %s failing",
+	DetectOverload:    "Overload on %s",
+	DetectSLOBurn:     "Error budget of %s burning fast",
+}
+
+var causeWords = map[understudy.Cause]string{
+	understudy.CauseTechnical:        "errors from an AI provider",
+	understudy.CauseOverload:         "an overloaded AI provider",
+	understudy.CauseMaintenance:      "maintenance",
+	understudy.CauseQuota:            "an exhausted provider quota",
+	understudy.CauseMisconfiguration: "a configuration problem with an AI provider",
+	understudy.CauseUnknown:          "errors",
+}
+
+// openFromSignal opens a new incident for s, with its first public update.
+func (e *Engine) openFromSignal(ctx context.Context, now time.Time, s signal) (*tracked, error) {
+	names := strings.Join(displayNames(s.components), ", ")
+	inc := understudy.Incident{
+		Title:    fmt.Sprintf(detectorTitles[s.detector], names),
+		Status:   understudy.IncidentInvestigating,
+		Severity: s.severity, Cause: s.cause, Components: slices.Clone(s.components),
+		Key: incidentKey(s.cause, s.components), Detector: s.detector,
+		StartedAt: s.firstBad, DetectedAt: now, UpdatedAt: now, LastUpdateAt: now,
+	}
+	if inc.StartedAt.IsZero() || inc.StartedAt.After(now) {
+		inc.StartedAt = now
+	}
+	msg := fmt.Sprintf("We are investigating %s affecting %s.", causeWords[s.cause], names)
+	if s.detector == DetectTargetDown || s.detector == DetectOverload {
+		msg += " Requests are being sent to other providers in the meantime."
+	}
+	upd := &understudy.IncidentUpdate{Status: inc.Status, Severity: inc.Severity, Message: msg, Components: inc.Components, Author: Author, CreatedAt: now}
+	ev := understudy.Event{Type: understudy.EventIncidentOpened, Time: now, Author: Author,
+		Message: fmt.Sprintf("opened by detector %s: %s", s.detector, s.text),
+		Details: map[string]any{"detector": s.detector, "cause": string(s.cause), "severity": string(s.severity), "components": s.components}}
+	if err := e.st.CreateIncident(ctx, &inc, upd, []understudy.Event{ev}); err != nil {
+		return nil, fmt.Errorf("open incident %q: %w", inc.Title, err)
+	}
+	inc.Updates = []understudy.IncidentUpdate{*upd}
+	t := &tracked{inc: inc, lastBad: now, base: map[string]tally{}, saved: now}
+	e.open[inc.ID] = t
+	e.met.opened.WithLabelValues(s.detector, string(s.cause)).Inc()
+	e.log.Warn("incident opened", "id", inc.ID, "title", inc.Title, "cause", inc.Cause, "severity", inc.Severity, "detector", s.detector)
+	return t, nil
+}
+
+// displayNames renders component names for people: "provider primary".
+func displayNames(cs []string) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		if p, ok := strings.CutPrefix(c, "provider:"); ok {
+			out[i] = "provider " + p
+		} else {
+			out[i] = c
+		}
+	}
+	return out
+}
+
+// attach adds a signal's evidence to t and keeps it investigating.
+func (e *Engine) attach(ctx context.Context, t *tracked, s signal, now time.Time) error {
+	t.lastBad = now
+	ev := &t.inc.Evidence
+	var events []understudy.Event
+	// People's incidents keep the components people chose.
+	if t.inc.Detector != "" {
+		grown := false
+		for _, c := range s.components {
+			if !slices.Contains(t.inc.Components, c) {
+				t.inc.Components = append(t.inc.Components, c)
+				grown = true
+			}
+		}
+		if grown {
+			sort.Strings(t.inc.Components)
+			t.dirty = true
+			events = append(events, understudy.Event{Type: understudy.EventIncidentEvidence, Time: now, Author: Author,
+				Message: "now affects " + strings.Join(displayNames(t.inc.Components), ", ")})
+		}
+		if s.severity.Rank() > t.inc.Severity.Rank() {
+			events = append(events, understudy.Event{Type: understudy.EventIncidentUpdated, Time: now, Author: Author,
+				Message: fmt.Sprintf("severity raised from %s to %s: %s", t.inc.Severity, s.severity, s.text)})
+			t.inc.Severity = s.severity
+		}
+	}
+	for _, r := range s.routes {
+		if !slices.Contains(ev.Routes, r) {
+			ev.Routes = append(ev.Routes, r)
+			t.dirty = true
+		}
+	}
+	for _, id := range s.targets {
+		if !slices.Contains(ev.Targets, id) {
+			ev.Targets = append(ev.Targets, id)
+			t.dirty = true
+		}
+	}
+	if !s.firstBad.IsZero() && (ev.FirstBad.IsZero() || s.firstBad.Before(ev.FirstBad)) {
+		ev.FirstBad = s.firstBad.UTC().Truncate(time.Minute)
+		t.dirty = true
+	}
+	for _, m := range s.samples {
+		if !slices.Contains(ev.Samples, m) {
+			ev.Samples = append(ev.Samples, m)
+			if len(ev.Samples) > maxSamples {
+				ev.Samples = ev.Samples[len(ev.Samples)-maxSamples:]
+			}
+			t.dirty = true
+		}
+	}
+	if t.signals == nil {
+		t.signals = map[string]string{}
+	}
+	key := s.detector + "/" + strings.Join(s.components, ",")
+	if _, seen := t.signals[key]; !seen {
+		events = append(events, understudy.Event{Type: understudy.EventIncidentEvidence, Time: now, Author: Author,
+			Message: "detector " + s.detector + ": " + s.text})
+	}
+	t.signals[key] = now.UTC().Format("15:04:05") + " " + s.detector + ": " + s.text
+	e.countClasses(t, s.feeds, now)
+	events = append(events, e.relatedEvents(t, now)...)
+	if t.inc.Status == understudy.IncidentMonitoring && t.auto() {
+		return e.transition(ctx, t, understudy.IncidentInvestigating, understudy.EventIncidentUpdated,
+			"The problem is back. We are investigating.", now, events...)
+	}
+	if len(events) > 0 {
+		return e.save(ctx, t, nil, events, now)
+	}
+	return nil
+}
+
+// countClasses sets the evidence's class counts: failures seen on the
+// incident's feeds since it started counting them (including the window
+// that made the detector fire).
+func (e *Engine) countClasses(t *tracked, feeds []string, now time.Time) {
+	f := &e.feed
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range feeds {
+		if _, ok := t.base[k]; ok {
+			continue
+		}
+		cum, win := e.feedTallies(k, now)
+		base := cum
+		base.total -= win.total
+		base.bad -= win.bad
+		for i := range base.byClass {
+			base.byClass[i] -= win.byClass[i]
+		}
+		t.base[k] = base
+	}
+	counts := map[understudy.Class]int64{}
+	for k, base := range t.base {
+		// Route outcomes and target attempts would count the same failure
+		// twice: attempts are the finer grain, so routes count only when
+		// the incident follows no target.
+		if strings.HasPrefix(k, "r:") && hasTargetFeed(t.base) {
+			continue
+		}
+		cum, _ := e.feedTallies(k, now)
+		for i, n := range cum.byClass {
+			if d := n - base.byClass[i]; d > 0 {
+				counts[classes[i]] += d
+			}
+		}
+	}
+	if !equalCounts(counts, t.inc.Evidence.Classes) {
+		t.inc.Evidence.Classes = counts
+		t.dirty = true
+	}
+}
+
+func hasTargetFeed(m map[string]tally) bool {
+	for k := range m {
+		if strings.HasPrefix(k, "t:") {
+			return true
+		}
+	}
+	return false
+}
+
+func equalCounts(a, b map[understudy.Class]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// feedTallies returns a feed's cumulative tally and its last two minutes.
+// The feed lock is held.
+func (e *Engine) feedTallies(k string, now time.Time) (cum, win tally) {
+	if name, ok := strings.CutPrefix(k, "r:"); ok {
+		if r := e.feed.routes[name]; r != nil {
+			return r.total, r.win.sum(now, 2*time.Minute)
+		}
+		return
+	}
+	if t := e.feed.targets[strings.TrimPrefix(k, "t:")]; t != nil {
+		return t.total, t.win.sum(now, 2*time.Minute)
+	}
+	return
+}
+
+// relatedEvents returns the gateway events about the incident's routes and
+// targets (and config changes) since ten minutes before its first bad
+// minute that are not on its timeline yet.
+func (e *Engine) relatedEvents(t *tracked, now time.Time) []understudy.Event {
+	if t.related == nil {
+		t.related = map[string]bool{}
+	}
+	from := t.inc.StartedAt.Add(-10 * time.Minute)
+	f := &e.feed
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []understudy.Event
+	for _, ev := range f.related {
+		if ev.Time.Before(from) {
+			continue
+		}
+		about := ev.Target == "" && ev.Route == "" ||
+			slices.Contains(t.inc.Evidence.Targets, ev.Target) || slices.Contains(t.inc.Evidence.Routes, ev.Route)
+		k := ev.Time.String() + ev.Type + ev.Target + ev.Route + ev.Message
+		if !about || t.related[k] {
+			continue
+		}
+		t.related[k] = true
+		out = append(out, understudy.Event{Type: understudy.EventIncidentEvidence, Time: ev.Time, Route: ev.Route, Target: ev.Target,
+			Author: Author, NeedsPerson: ev.NeedsPerson, Message: "related: " + ev.Message, Details: map[string]any{"type": ev.Type}})
+	}
+	return out
+}
+
+// renderSignals writes the latest readings into the evidence.
+func (t *tracked) renderSignals() {
+	keys := make([]string, 0, len(t.signals))
+	for k := range t.signals {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []string
+	for _, k := range keys {
+		out = append(out, t.signals[k])
+	}
+	t.inc.Evidence.Signals = out
+}
+
+// save writes t's incident with an optional public update and events.
+func (e *Engine) save(ctx context.Context, t *tracked, upd *understudy.IncidentUpdate, evs []understudy.Event, now time.Time) error {
+	t.renderSignals()
+	t.inc.UpdatedAt = now
+	if upd != nil {
+		t.inc.LastUpdateAt = now
+	}
+	if err := e.st.SaveIncident(ctx, &t.inc, upd, evs); err != nil {
+		return fmt.Errorf("save incident %d: %w", t.inc.ID, err)
+	}
+	if upd != nil {
+		t.inc.Updates = append(t.inc.Updates, *upd)
+	}
+	t.dirty, t.saved = false, now
+	return nil
+}
+
+// transition moves t to status with a public update from the engine.
+func (e *Engine) transition(ctx context.Context, t *tracked, to understudy.IncidentStatus, evType, msg string, now time.Time, extra ...understudy.Event) error {
+	from := t.inc.Status
+	t.inc.Status = to
+	if to == understudy.IncidentMonitoring {
+		t.monitoringSince = now
+	}
+	upd := &understudy.IncidentUpdate{Status: to, Severity: t.inc.Severity, Message: msg, Components: t.inc.Components, Author: Author, CreatedAt: now}
+	evs := append(extra, understudy.Event{Type: evType, Time: now, Author: Author,
+		Message: fmt.Sprintf("%s → %s: %s", from, to, msg), Details: map[string]any{"from": string(from), "to": string(to)}})
+	return e.save(ctx, t, upd, evs, now)
+}
+
+// resolve closes t.
+func (e *Engine) resolve(ctx context.Context, t *tracked, author, msg string, now time.Time, extra ...understudy.Event) (understudy.Incident, error) {
+	from := t.inc.Status
+	t.inc.Status = understudy.IncidentResolved
+	t.inc.ResolvedAt = now
+	t.inc.ETA = time.Time{}
+	upd := &understudy.IncidentUpdate{Status: understudy.IncidentResolved, Severity: t.inc.Severity, Message: msg, Components: t.inc.Components, Author: author, CreatedAt: now}
+	evs := append(extra, understudy.Event{Type: understudy.EventIncidentResolved, Time: now, Author: author,
+		Message: fmt.Sprintf("%s → resolved: %s", from, msg), Details: map[string]any{"from": string(from), "to": "resolved"}})
+	if err := e.save(ctx, t, upd, evs, now); err != nil {
+		t.inc.Status, t.inc.ResolvedAt = from, time.Time{}
+		return understudy.Incident{}, err
+	}
+	delete(e.open, t.inc.ID)
+	e.log.Info("incident resolved", "id", t.inc.ID, "by", author)
+	return t.inc, nil
+}
