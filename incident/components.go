@@ -15,14 +15,20 @@ import (
 
 // compState is a component's shown status and its hysteresis.
 type compState struct {
-	kind    string
-	status  understudy.ComponentStatus
-	since   time.Time
-	reason  string
-	inc     int64
-	pending understudy.ComponentStatus // worst better status seen while holding
-	pendAt  time.Time                  // zero when not holding
-	pendWhy string
+	kind   string
+	status understudy.ComponentStatus
+	since  time.Time
+	reason string
+	inc    int64
+	// better[r] is since when the raw status has stayed at rank r or
+	// better, for ranks below the current one; zero when it has not.
+	better [5]time.Time
+}
+
+// statusOfRank inverts ComponentStatus.Rank.
+var statusOfRank = [5]understudy.ComponentStatus{
+	understudy.ComponentOperational, understudy.ComponentUnderMaintenance, understudy.ComponentDegradedPerformance,
+	understudy.ComponentPartialOutage, understudy.ComponentMajorOutage,
 }
 
 // severityStatus is the status an open incident's severity shows.
@@ -149,19 +155,39 @@ func (e *Engine) updateComponents(cfg *config.Config, now time.Time, top gateway
 		}
 		c.inc = r.inc
 		maint := r.status == understudy.ComponentUnderMaintenance || c.status == understudy.ComponentUnderMaintenance
-		switch {
-		case r.status == c.status:
-			c.pendAt, c.reason = time.Time{}, r.why
-		case r.status.Rank() > c.status.Rank() || maint:
-			e.setComponent(name, c, r.status, r.why, now)
-		default: // better
-			if c.pendAt.IsZero() {
-				c.pendAt, c.pending, c.pendWhy = now, r.status, r.why
-			} else if r.status.Rank() > c.pending.Rank() {
-				c.pending, c.pendWhy = r.status, r.why
+		if r.status.Rank() >= c.status.Rank() || maint {
+			if r.status != c.status {
+				e.setComponent(name, c, r.status, r.why, now)
+			} else {
+				c.reason = r.why
 			}
-			if now.Sub(c.pendAt) >= hold {
-				e.setComponent(name, c, c.pending, c.pendWhy, now)
+			c.better = [5]time.Time{}
+			continue
+		}
+		// Better: switch to the best rank the raw status has held for the
+		// whole hold.
+		for rank := 0; rank < c.status.Rank(); rank++ {
+			switch {
+			case r.status.Rank() > rank:
+				c.better[rank] = time.Time{}
+			case c.better[rank].IsZero():
+				c.better[rank] = now
+			}
+		}
+		for rank := 0; rank < c.status.Rank(); rank++ {
+			if rank == 1 {
+				continue // maintenance is never reached by improvement
+			}
+			if !c.better[rank].IsZero() && now.Sub(c.better[rank]) >= hold {
+				why := r.why
+				if r.status.Rank() != rank {
+					why = "recovered"
+				}
+				e.setComponent(name, c, statusOfRank[rank], why, now)
+				for r := rank; r < len(c.better); r++ {
+					c.better[r] = time.Time{} // ranks below keep counting
+				}
+				break
 			}
 		}
 	}
@@ -169,7 +195,7 @@ func (e *Engine) updateComponents(cfg *config.Config, now time.Time, top gateway
 
 func (e *Engine) setComponent(name string, c *compState, to understudy.ComponentStatus, why string, now time.Time) {
 	from := c.status
-	c.status, c.since, c.reason, c.pendAt = to, now, why, time.Time{}
+	c.status, c.since, c.reason = to, now, why
 	msg := fmt.Sprintf("%s: %s → %s", name, from, to)
 	if why != "" {
 		msg += " (" + why + ")"

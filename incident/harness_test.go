@@ -18,6 +18,7 @@ import (
 	"github.com/understudy/understudy/config"
 	"github.com/understudy/understudy/gateway"
 	"github.com/understudy/understudy/incident"
+	"github.com/understudy/understudy/providerstatus"
 	"github.com/understudy/understudy/simulate"
 	"github.com/understudy/understudy/store"
 	"go.uber.org/goleak"
@@ -55,10 +56,17 @@ type harness struct {
 	eng    *incident.Engine
 	srv    *httptest.Server
 	events *eventLog // the engine's own events (target.down, component.changed…)
+	status *providerstatus.Poller
 	logs   *syncBuffer
 }
 
 func newHarness(t *testing.T, cfgText string) *harness {
+	t.Helper()
+	return newHarnessWith(t, cfgText, nil)
+}
+
+// newHarnessWith lets a test adjust the engine's options.
+func newHarnessWith(t *testing.T, cfgText string, adjust func(*incident.Options, clockwork.Clock)) *harness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
@@ -83,7 +91,12 @@ func newHarness(t *testing.T, cfgText string) *harness {
 		t.Fatalf("store: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h.eng = incident.New(cfg, incident.Options{Store: h.st, Events: h.events, Clock: h.clk, Logger: log})
+	opts := incident.Options{Store: h.st, Events: h.events, Clock: h.clk, Logger: log}
+	if adjust != nil {
+		adjust(&opts, h.clk)
+	}
+	h.status = opts.Status
+	h.eng = incident.New(cfg, opts)
 	h.gw, err = gateway.New(cfg, gateway.Options{Clock: h.clk, Logger: log, Events: h.eng, Rand: func() float64 { return 0.5 }})
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
@@ -252,4 +265,13 @@ func fmtIncidents(incs []understudy.Incident) string {
 		fmt.Fprintf(&b, "#%d %q %s %s %s %v; ", i.ID, i.Title, i.Status, i.Cause, i.Severity, i.Components)
 	}
 	return b.String()
+}
+
+// providerPage serves providerstatus/testdata/incident.json: an OpenAI
+// page with "Elevated error rates on Chat Completions" unresolved.
+func providerPage() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		http.ServeFile(w, r, "../providerstatus/testdata/incident.json")
+	})
 }
