@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 var (
@@ -343,6 +344,9 @@ func (v *validator) incidents(in Incidents) {
 		path := "incidents." + name
 		v.positive(path+".window", d.Window)
 		if name != "slo_burn" {
+			if d.Window.D() > 10*time.Minute {
+				v.add(path+".window", d.Window.String(), "at most 10m: live traffic is kept for the last 10 minutes (the slo_burn detector covers longer windows)")
+			}
 			v.atLeast(path+".min_requests", d.MinRequests, 1)
 			if !(d.Threshold > 0 && d.Threshold <= 1) {
 				v.add(path+".threshold", strconv.FormatFloat(d.Threshold, 'f', -1, 64), "must be above 0 and at most 1 (e.g. 20%% or 0.2), got %v", d.Threshold)

@@ -260,3 +260,37 @@ routes:`, 1)
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
+
+func TestValidateIncidents(t *testing.T) {
+	for _, tt := range []struct {
+		name, yaml, want string
+	}{
+		{"threshold", "incidents: {route_errors: {threshold: 120%}}", "incidents.route_errors.threshold: must be above 0 and at most 1"},
+		{"window too long", "incidents: {overload: {window: 1h}}", "incidents.overload.window: at most 10m"},
+		{"latency factor", "incidents: {overload: {latency_factor: 0.5}}", "incidents.overload.latency_factor: must be at least 1"},
+		{"slo availability", "routes: [{name: r, tiers: [[{provider: p, model: m}]], slo: {availability: 100%}}]", "routes[0].slo.availability: must be above 0 and below 1"},
+		{"status page", "providers: [{name: p, base_url: http://x, status_page: 'ftp://x'}]", "providers[0].status_page"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			base := "providers: [{name: p, base_url: http://x}]\nroutes: [{name: r, tiers: [[{provider: p, model: m}]]}]\n"
+			if strings.HasPrefix(tt.yaml, "routes:") {
+				base = "providers: [{name: p, base_url: http://x}]\n"
+			} else if strings.HasPrefix(tt.yaml, "providers:") {
+				base = "routes: [{name: r, tiers: [[{provider: p, model: m}]]}]\n"
+			}
+			c := MustParse(t, base+tt.yaml)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestHundredPercent: "100%" is 1, not an unset field that gets the default.
+func TestHundredPercent(t *testing.T) {
+	c := MustParse(t, "providers: [{name: p, base_url: http://x, breaker: {failure_rate: 100%}}]\nroutes: [{name: r, tiers: [[{provider: p, model: m}]]}]\n")
+	if got := c.Providers[0].Breaker.FailureRate; got != 1 {
+		t.Errorf("failure_rate: 100%% read as %v, want 1", got)
+	}
+}

@@ -128,6 +128,9 @@ func fractionNode(n ast.Node) ast.Node {
 		pos = tk.Position
 	}
 	text := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.ContainsAny(text, ".eE") {
+		text += ".0" // "100%" is 1.0: a float token, or the decoder reads 0
+	}
 	return ast.Float(token.New(text, sn.Value, pos))
 }
 
