@@ -46,7 +46,14 @@ Usage:
   understudy demo [flags]             run the simulator and the gateway together, with a scripted outage
   understudy migrate [-config FILE]   apply the store's pending migrations and list them
   understudy backup [-config FILE] OUT  copy the SQLite store to OUT while it is in use
+  understudy incident SUBCOMMAND      list, show, create, update, resolve, reopen or merge incidents
+  understudy maintenance SUBCOMMAND   list, schedule or cancel maintenance windows
+  understudy token SUBCOMMAND         create, list or revoke admin tokens
   understudy version                  print the version
+
+The incident, maintenance and token commands talk to a running server's
+admin API: -server URL (default $UNDERSTUDY_SERVER, else http://127.0.0.1:8080),
+-json for the raw answer; the token is read from $UNDERSTUDY_TOKEN.
 
 Run "understudy COMMAND -h" for a command's flags.
 `
@@ -71,6 +78,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "backup":
 		return runBackup(ctx, rest, getenv, stdout, stderr)
+	case "incident":
+		return runIncident(ctx, rest, getenv, stdout, stderr)
+	case "maintenance":
+		return runMaintenance(ctx, rest, getenv, stdout, stderr)
+	case "token":
+		return runToken(ctx, rest, getenv, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "understudy", understudy.Version)
 		return nil

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -19,8 +20,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/understudy/understudy/admin"
 	"github.com/understudy/understudy/config"
 	"github.com/understudy/understudy/gateway"
+	"github.com/understudy/understudy/incident"
+	"github.com/understudy/understudy/providerstatus"
 	"github.com/understudy/understudy/recorder"
 	"github.com/understudy/understudy/store"
 )
@@ -64,9 +68,19 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	var events gateway.EventSink // nil: events are only logged
+	var (
+		events gateway.EventSink // nil: events are only logged
+		engine *incident.Engine  // nil without storage
+		st     *store.Store
+		wg     sync.WaitGroup // the engine and the status poller
+	)
+	// The engine and poller stop before the gateway, the recorder and the
+	// store they use (deferred calls run last first).
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun() // on early returns; the ordered stop is below
 	if !cfg.Storage.Disabled {
-		st, err := openStore(ctx, cfg)
+		var err error
+		st, err = openStore(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -82,8 +96,13 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		go func() { defer recWG.Done(); retain(recCtx, st, cfg.Storage, log) }()
 		defer func() { stopRec(); recWG.Wait() }()
 		events = rec
+		poller := providerstatus.New(providerstatus.Options{Interval: cfg.Incidents.ProviderStatusEvery.D(), Logger: log})
+		engine = incident.New(cfg, incident.Options{Store: st, Events: rec, Status: poller, Logger: log, Registry: reg})
+		events = gateway.Sinks(rec, engine)
+		wg.Add(1)
+		go func() { defer wg.Done(); poller.Run(runCtx) }()
 	} else {
-		log.Warn("storage disabled: nothing is recorded")
+		log.Warn("storage disabled: nothing is recorded, no incidents are detected, and the admin API and console are off")
 	}
 
 	gw, err := gateway.New(cfg, gateway.Options{Logger: log, Registry: reg, Events: events})
@@ -91,12 +110,37 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		return err
 	}
 	defer gw.Close()
+	defer func() { stopRun(); wg.Wait() }()
+	if engine != nil {
+		engine.SetGateway(gw)
+		wg.Add(1)
+		go func() { defer wg.Done(); engine.Run(runCtx) }()
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", gw.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", gw.Healthz)
 	mux.HandleFunc("GET /readyz", gw.Readyz)
+	if engine != nil {
+		ah, err := admin.New(admin.Options{
+			Service: engine, Tokens: st, Logger: log,
+			IsNotFound:     func(err error) bool { return errors.Is(err, store.ErrNotFound) },
+			IsExists:       func(err error) bool { return errors.Is(err, store.ErrExists) },
+			BootstrapToken: getenv("UNDERSTUDY_ADMIN_TOKEN"),
+			SecureCookies:  strings.HasPrefix(cfg.PublicURL, "https://"),
+		})
+		if err != nil {
+			return err
+		}
+		defer ah.Close()
+		mux.Handle("/admin/", ah)
+		mux.Handle("/console/", ah)
+		mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusSeeOther))
+		if getenv("UNDERSTUDY_ADMIN_TOKEN") == "" {
+			log.Info("UNDERSTUDY_ADMIN_TOKEN is not set: the admin API and console accept only tokens already in the store (set it to sign in the first time and create others)")
+		}
+	}
 
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
@@ -112,6 +156,9 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		w := config.NewWatcher(path, getenv, log, func(next *config.Config) error {
 			if err := gw.Apply(next); err != nil {
 				return err
+			}
+			if engine != nil {
+				engine.Apply(next)
 			}
 			if next.Listen != cfg.Listen {
 				log.Warn("listen address changed in the config: restart to apply it", "running", cfg.Listen, "configured", next.Listen)

@@ -1,0 +1,241 @@
+package admin_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/understudy/understudy"
+	"github.com/understudy/understudy/admin"
+)
+
+// concrete is a request path for a route pattern.
+func concrete(pattern string) string {
+	return strings.NewReplacer("{id}", "1", "{name}", "nobody", "{$}", "").Replace(pattern)
+}
+
+// lower is a scope just below need, "" when need is the lowest.
+func lower(need understudy.Scope) understudy.Scope {
+	switch need {
+	case understudy.ScopeAdmin:
+		return understudy.ScopeOperator
+	case understudy.ScopeOperator:
+		return understudy.ScopeAgent
+	}
+	return ""
+}
+
+// TestRouteWalk proves, route by route, that auth refuses what it must and
+// lets the right scope through.
+func TestRouteWalk(t *testing.T) {
+	f := newFixture(t)
+	public := map[string]bool{"GET /console/static/console.css": true, "GET /console/signin": true, "POST /console/signin": true}
+	for _, rt := range f.h.Routes() {
+		key := rt.Method + " " + rt.Pattern
+		path := concrete(rt.Pattern)
+		console := strings.HasPrefix(path, "/console/")
+		t.Run(key, func(t *testing.T) {
+			if rt.Scope == admin.ScopePublic {
+				if !public[key] {
+					t.Fatalf("route %s needs no credentials; only %v may", key, public)
+				}
+				return
+			}
+			if console {
+				walkConsole(t, f, rt, path)
+			} else {
+				walkAPI(t, f, rt, path)
+			}
+		})
+	}
+}
+
+func walkAPI(t *testing.T, f *fixture, rt admin.Route, path string) {
+	tests := []struct {
+		name, token string
+		want        int
+	}{
+		{"no credentials", "", http.StatusUnauthorized},
+		{"unknown token", "us_nobody-knows-this", http.StatusUnauthorized},
+		{"revoked token", revokedTok, http.StatusUnauthorized},
+	}
+	if low := lower(rt.Scope); low != "" {
+		tests = append(tests, struct {
+			name, token string
+			want        int
+		}{"scope " + string(low), tokenFor(low), http.StatusForbidden})
+	}
+	for _, tt := range tests {
+		status, body, res := f.api(t, rt.Method, path, tt.token, "")
+		if status != tt.want {
+			t.Errorf("%s: got %d %s, want %d", tt.name, status, body, tt.want)
+		}
+		if tt.want == http.StatusUnauthorized && !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%s: got WWW-Authenticate %q, want Bearer", tt.name, res.Header.Get("WWW-Authenticate"))
+		}
+		if tt.want == http.StatusForbidden && !strings.Contains(body, `"code":"forbidden"`) {
+			t.Errorf("%s: got body %s, want code forbidden", tt.name, body)
+		}
+	}
+	status, body, _ := f.api(t, rt.Method, path, tokenFor(rt.Scope), "")
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		t.Errorf("scope %s: got %d %s, want past auth", rt.Scope, status, body)
+	}
+}
+
+func walkConsole(t *testing.T, f *fixture, rt admin.Route, path string) {
+	toSignin := func(name string, status int, res *http.Response) {
+		t.Helper()
+		if loc := res.Header.Get("Location"); status != http.StatusSeeOther || !strings.HasPrefix(loc, "/console/signin") {
+			t.Errorf("%s: got %d to %q, want 303 to /console/signin", name, status, loc)
+		}
+	}
+	status, _, res := f.browser(t).do(t, rt.Method, path, formFor(rt))
+	toSignin("no session", status, res)
+
+	// A session whose token is revoked after signing in.
+	f.tokens.Add("walk-revoked", understudy.ScopeAdmin, "us_walk-revoked")
+	b := f.signIn(t, "us_walk-revoked")
+	if err := f.tokens.RevokeToken(t.Context(), "walk-revoked", f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	status, _, res = b.do(t, rt.Method, path, b.withCSRF(formFor(rt)))
+	toSignin("revoked token", status, res)
+	f.tokens.Forget("walk-revoked")
+
+	if low := lower(rt.Scope); low != "" {
+		b := f.signIn(t, tokenFor(low))
+		if status, body, _ := b.do(t, rt.Method, path, b.withCSRF(formFor(rt))); status != http.StatusForbidden {
+			t.Errorf("scope %s: got %d, want 403\n%s", low, status, body)
+		}
+	}
+	b = f.signIn(t, tokenFor(rt.Scope))
+	status, body, res := b.do(t, rt.Method, path, b.withCSRF(formFor(rt)))
+	if status == http.StatusForbidden || status == http.StatusUnauthorized || strings.HasPrefix(res.Header.Get("Location"), "/console/signin") && rt.Pattern != "/console/signout" {
+		t.Errorf("scope %s: got %d to %q, want past auth\n%s", rt.Scope, status, res.Header.Get("Location"), body)
+	}
+}
+
+// formFor is an empty form for POST routes, nil for GET.
+func formFor(rt admin.Route) map[string][]string {
+	if rt.Method == http.MethodPost {
+		return map[string][]string{}
+	}
+	return nil
+}
+
+func (b *browser) withCSRF(form map[string][]string) map[string][]string {
+	if form != nil {
+		form["csrf"] = []string{b.csrf}
+	}
+	return form
+}
+
+// TestNoRouteBypassesTheTable checks that the mux holds exactly the table,
+// and that every request the mux would serve matches a route of the table.
+func TestNoRouteBypassesTheTable(t *testing.T) {
+	f := newFixture(t)
+	var want []string
+	for _, rt := range f.h.Routes() {
+		want = append(want, rt.Method+" "+rt.Pattern)
+	}
+	got := f.h.MuxPatterns()
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("mux patterns:\n got %v\nwant %v", got, want)
+	}
+
+	paths := []string{"/admin/", "/admin/v1/", "/admin/v1/handoff", "/console/", "/console/static/x.js", "/console/nope", "/admin/v1/incidents/1/delete"}
+	for _, rt := range f.h.Routes() {
+		paths = append(paths, concrete(rt.Pattern))
+	}
+	table := map[string]bool{}
+	for _, p := range want {
+		table[p] = true
+	}
+	for _, p := range paths {
+		for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"} {
+			r := httptest.NewRequest(m, p, nil)
+			pattern := f.h.MatchedPattern(r)
+			if pattern != "" && !table[pattern] {
+				t.Errorf("%s %s is served by %q, which is not in Routes()", m, p, pattern)
+			}
+		}
+	}
+}
+
+func TestUnknownPaths(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		name, method, path string
+		want               int
+		wantBody           string
+	}{
+		{"api unknown", "GET", "/admin/v1/nope", http.StatusNotFound, `"code":"not_found"`},
+		{"api wrong method", "PUT", "/admin/v1/incidents", http.StatusMethodNotAllowed, "allowed: GET, POST"},
+		{"console unknown", "GET", "/console/nope", http.StatusNotFound, "<!doctype html>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body, _ := f.api(t, tt.method, tt.path, adminTok, "")
+			if status != tt.want || !strings.Contains(body, tt.wantBody) {
+				t.Errorf("got %d %s, want %d with %q", status, body, tt.want, tt.wantBody)
+			}
+		})
+	}
+}
+
+// TestRouteTable pins the table: who may do what is reviewed here.
+func TestRouteTable(t *testing.T) {
+	const want = `GET /admin/v1/whoami agent
+GET /admin/v1/incidents agent
+POST /admin/v1/incidents operator
+GET /admin/v1/incidents/{id} agent
+POST /admin/v1/incidents/{id}/updates operator
+POST /admin/v1/incidents/{id}/resolve operator
+POST /admin/v1/incidents/{id}/reopen operator
+POST /admin/v1/incidents/{id}/merge operator
+GET /admin/v1/maintenances agent
+POST /admin/v1/maintenances operator
+POST /admin/v1/maintenances/{id}/cancel operator
+GET /admin/v1/components agent
+GET /admin/v1/slos agent
+GET /admin/v1/tokens admin
+POST /admin/v1/tokens admin
+DELETE /admin/v1/tokens/{name} admin
+GET /console/static/console.css public
+GET /console/signin public
+POST /console/signin public
+POST /console/signout agent
+GET /console/{$} agent
+GET /console/incidents agent
+GET /console/incidents/new operator
+POST /console/incidents operator
+GET /console/incidents/{id} agent
+POST /console/incidents/{id}/updates operator
+POST /console/incidents/{id}/resolve operator
+POST /console/incidents/{id}/reopen operator
+POST /console/incidents/{id}/merge operator
+GET /console/maintenances agent
+POST /console/maintenances operator
+POST /console/maintenances/{id}/cancel operator
+GET /console/slos agent
+GET /console/tokens admin
+POST /console/tokens admin
+POST /console/tokens/{name}/revoke admin
+`
+	var got strings.Builder
+	for _, rt := range newFixture(t).h.Routes() {
+		scope := string(rt.Scope)
+		if rt.Scope == admin.ScopePublic {
+			scope = "public"
+		}
+		got.WriteString(rt.Method + " " + rt.Pattern + " " + scope + "\n")
+	}
+	if got.String() != want {
+		t.Errorf("route table:\n got:\n%s\nwant:\n%s", got.String(), want)
+	}
+}
