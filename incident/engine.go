@@ -67,7 +67,12 @@ type Options struct {
 	// they are only logged.
 	Events gateway.EventSink
 	// Status polls the providers' status pages; nil: none.
-	Status   *providerstatus.Poller
+	Status *providerstatus.Poller
+	// OnEvent, when set, is called with every event the engine records,
+	// after it is stored: incident ones (with the incident's id) and the
+	// others (id 0). It runs on the engine's goroutine and must not block
+	// for long. The status page and notifications subscribe here.
+	OnEvent  func(incidentID int64, ev understudy.Event)
 	Clock    clockwork.Clock       // default: real clock
 	Logger   *slog.Logger          // default: discard
 	Registry prometheus.Registerer // default: a fresh registry
@@ -84,6 +89,7 @@ type Engine struct {
 	log    *slog.Logger
 	met    *metrics
 	cfg    atomic.Pointer[config.Config]
+	notify func(int64, understudy.Event)
 
 	feed feed // live traffic windows; its own lock, taken on the request path
 
@@ -113,12 +119,13 @@ func New(cfg *config.Config, o Options) *Engine {
 	}
 	e := &Engine{
 		st: o.Store, gw: o.Gateway, sink: o.Events, status: o.Status, clk: o.Clock, log: o.Logger,
-		met:   newMetrics(o.Registry),
-		open:  map[int64]*tracked{},
-		comps: map[string]*compState{},
-		down:  map[string]bool{},
-		maint: map[int64]*maintState{},
-		slos:  map[string]sloState{},
+		met:    newMetrics(o.Registry),
+		notify: o.OnEvent,
+		open:   map[int64]*tracked{},
+		comps:  map[string]*compState{},
+		down:   map[string]bool{},
+		maint:  map[int64]*maintState{},
+		slos:   map[string]sloState{},
 	}
 	e.feed.init()
 	e.Apply(cfg)
@@ -231,5 +238,16 @@ func (e *Engine) emit(ev understudy.Event) {
 	e.log.Info("event", "type", ev.Type, "route", ev.Route, "target", ev.Target, "msg", ev.Message, "needs_person", ev.NeedsPerson)
 	if e.sink != nil {
 		e.sink.Emit(ev)
+	}
+	e.published(0, ev)
+}
+
+// published hands stored events to OnEvent.
+func (e *Engine) published(id int64, evs ...understudy.Event) {
+	if e.notify == nil {
+		return
+	}
+	for _, ev := range evs {
+		e.notify(id, ev)
 	}
 }

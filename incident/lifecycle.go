@@ -195,11 +195,12 @@ func (e *Engine) openFromSignal(ctx context.Context, now time.Time, s signal) (*
 	if err := e.st.CreateIncident(ctx, &inc, upd, []understudy.Event{ev}); err != nil {
 		return nil, fmt.Errorf("open incident %q: %w", inc.Title, err)
 	}
+	e.published(inc.ID, ev)
 	inc.Updates = []understudy.IncidentUpdate{*upd}
 	t := &tracked{inc: inc, lastBad: now, base: map[string]tally{}, saved: now}
 	e.open[inc.ID] = t
 	e.met.opened.WithLabelValues(s.detector, string(s.cause)).Inc()
-	e.log.Warn("incident opened", "id", inc.ID, "title", inc.Title, "cause", inc.Cause, "severity", inc.Severity, "detector", s.detector)
+	e.log.Info("incident opened", "id", inc.ID, "title", inc.Title, "cause", inc.Cause, "severity", inc.Severity, "detector", s.detector)
 	return t, nil
 }
 
@@ -418,6 +419,7 @@ func (e *Engine) save(ctx context.Context, t *tracked, upd *understudy.IncidentU
 	if err := e.st.SaveIncident(ctx, &t.inc, upd, evs); err != nil {
 		return fmt.Errorf("save incident %d: %w", t.inc.ID, err)
 	}
+	e.published(t.inc.ID, evs...)
 	if upd != nil {
 		t.inc.Updates = append(t.inc.Updates, *upd)
 	}

@@ -153,7 +153,9 @@ func (e *Engine) saveMaint(ctx context.Context, ms *maintState, now time.Time, e
 		Details: map[string]any{"maintenance_id": ms.m.ID, "status": string(ms.m.Status)}}
 	if err := e.st.SaveMaintenance(ctx, &ms.m, []understudy.Event{ev}); err != nil {
 		e.log.Warn("save maintenance", "id", ms.m.ID, "err", err)
+		return
 	}
+	e.published(0, ev)
 	e.log.Info("event", "type", evType, "msg", msg)
 }
 
@@ -203,6 +205,7 @@ func (e *Engine) ScheduleMaintenance(ctx context.Context, author string, m under
 	if err := e.st.CreateMaintenance(ctx, &m, []understudy.Event{ev}); err != nil {
 		return understudy.Maintenance{}, err
 	}
+	e.published(0, ev)
 	e.maint[m.ID] = &maintState{m: m}
 	return m, nil
 }
@@ -236,6 +239,7 @@ func (e *Engine) CancelMaintenance(ctx context.Context, author string, id int64)
 		if err := e.st.SaveMaintenance(ctx, &ms.m, []understudy.Event{ev}); err != nil {
 			return understudy.Maintenance{}, err
 		}
+		e.published(0, ev)
 		delete(e.maint, id)
 	case understudy.MaintenanceInProgress:
 		ms.m.EndsAt, ms.m.Status, ms.m.UpdatedAt = now, understudy.MaintenanceVerifying, now
@@ -243,6 +247,7 @@ func (e *Engine) CancelMaintenance(ctx context.Context, author string, id int64)
 		if err := e.st.SaveMaintenance(ctx, &ms.m, []understudy.Event{ev}); err != nil {
 			return understudy.Maintenance{}, err
 		}
+		e.published(0, ev)
 	default:
 		return understudy.Maintenance{}, understudy.Errorf(understudy.ECONFLICT, "maintenance %d is %s: it completes when its probes pass", id, ms.m.Status)
 	}

@@ -134,6 +134,7 @@ func (e *Engine) CreateIncident(ctx context.Context, author string, inc understu
 	if err := e.st.CreateIncident(ctx, &inc, upd, []understudy.Event{ev}); err != nil {
 		return understudy.Incident{}, err
 	}
+	e.published(inc.ID, ev)
 	inc.Updates = []understudy.IncidentUpdate{*upd}
 	e.open[inc.ID] = &tracked{inc: inc, lastBad: now, base: map[string]tally{}, saved: now, personOwned: true}
 	return inc, nil

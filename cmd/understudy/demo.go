@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/understudy/understudy"
+	"github.com/understudy/understudy/admin"
 	"github.com/understudy/understudy/config"
 	"github.com/understudy/understudy/simulate"
 )
@@ -60,12 +62,22 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	defer os.RemoveAll(dir)
 	dbPath := filepath.Join(dir, "understudy.db")
+	// The console and the admin API need a token: the one in the
+	// environment, else a fresh one for this run.
+	token := getenv("UNDERSTUDY_ADMIN_TOKEN")
+	if token == "" {
+		if token, err = admin.GenerateToken(); err != nil {
+			return err
+		}
+	}
 	env := func(k string) string {
 		switch k {
 		case "SIM_URL":
 			return simURL
 		case "DEMO_DB":
 			return dbPath
+		case "UNDERSTUDY_ADMIN_TOKEN":
+			return token
 		}
 		return getenv(k)
 	}
@@ -79,7 +91,8 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	ready := make(chan net.Addr, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- serve(ctx, cfg, serveOptions{listen: *listen, getenv: env, stdout: io.Discard, stderr: stderr, ready: func(a net.Addr) { ready <- a }})
+		errc <- serve(ctx, cfg, serveOptions{listen: *listen, getenv: env, stdout: io.Discard, stderr: stderr,
+			ready: func(a net.Addr) { ready <- a }, onEvent: demoEvent(stdout)})
 	}()
 	var gwURL string
 	select {
@@ -91,7 +104,9 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	fmt.Fprintf(stdout, `Understudy demo
   gateway    %[1]s   (OpenAI-compatible: POST /v1/chat/completions, GET /v1/models, /metrics, /readyz)
   simulator  %[2]s   (providers primary, secondary, backup; control API under /_sim/)
-  store      %[3]s   (SQLite: events and per-minute rollups; removed at exit)
+  store      %[3]s   (SQLite: events, rollups, incidents; removed at exit)
+  console    %[1]s/console/   (sign in with the admin token below)
+  token      %[4]s
 
 Route "assistant": primary/gpt-4o-mini, then secondary/claude-haiku-4-5 (Anthropic Messages API), then backup/llama3.1-8b.
 
@@ -104,9 +119,12 @@ Break the primary yourself (then watch who serves):
   curl -s -X PUT %[2]s/_sim/providers/primary/fault -d '{"kind":"server_error"}'
   curl -s -X PUT %[2]s/_sim/providers/primary/fault -d '{"kind":"stall","after_chunks":2}'
   curl -s -X DELETE %[2]s/_sim/providers/primary/fault
+Incidents open by themselves when the primary breaks; follow them in the
+console or with the CLI:
+  UNDERSTUDY_SERVER=%[1]s UNDERSTUDY_TOKEN=%[4]s go run ./cmd/understudy incident list
 Press Ctrl-C to stop.
 
-`, gwURL, simURL, dbPath)
+`, gwURL, simURL, dbPath, token)
 
 	if *outageAt > 0 {
 		go demoScript(ctx, sim, *outageAt, *outageFor, stdout)
@@ -203,6 +221,23 @@ func demoTraffic(ctx context.Context, gwURL string, every time.Duration, out io.
 		fmt.Fprintf(out, "%s  request %-3d %s  HTTP %d  served by %-30s attempts %s  %4dms  %s\n",
 			time.Now().Format("15:04:05"), n, kind, resp.StatusCode, resp.Header.Get("X-Understudy-Target"),
 			resp.Header.Get("X-Understudy-Attempts"), time.Since(start).Milliseconds(), outcome)
+	}
+}
+
+// demoEvent prints the incident lifecycle as it happens.
+func demoEvent(out io.Writer) func(int64, understudy.Event) {
+	return func(id int64, ev understudy.Event) {
+		switch ev.Type {
+		case understudy.EventIncidentOpened, understudy.EventIncidentMonitoring, understudy.EventIncidentResolved,
+			understudy.EventIncidentReopened, understudy.EventTargetDown, understudy.EventTargetUp:
+		default:
+			return
+		}
+		who := ""
+		if id != 0 {
+			who = fmt.Sprintf("incident #%d ", id)
+		}
+		fmt.Fprintf(out, "%s  ⚑ %s%s: %s\n", ev.Time.Local().Format("15:04:05"), who, ev.Type, ev.Message)
 	}
 }
 

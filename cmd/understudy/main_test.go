@@ -309,6 +309,12 @@ func TestDemo(t *testing.T) {
 	if status, h := post(); status != 200 || h.Get("X-Understudy-Target") != "secondary/claude-haiku-4-5" {
 		t.Fatalf("got %d from %q, want 200 from the secondary", status, h.Get("X-Understudy-Target"))
 	}
+	// Two more failing requests open the primary's breaker (five
+	// consecutive failures): the demo shows the incident opening.
+	for range 2 {
+		post()
+	}
+	stdout.waitFor(ctx, t, "⚑ incident #1 incident.opened")
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("demo returned %v, want nil", err)

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/understudy/understudy"
 	"github.com/understudy/understudy/admin"
 	"github.com/understudy/understudy/config"
 	"github.com/understudy/understudy/gateway"
@@ -53,6 +54,8 @@ type serveOptions struct {
 	getenv         func(string) string
 	stdout, stderr io.Writer
 	ready          func(net.Addr) // called with the listening address; may be nil
+	// onEvent sees every event the incident engine records; may be nil.
+	onEvent func(incidentID int64, ev understudy.Event)
 }
 
 // serve runs the gateway for cfg until ctx ends, reloading from o.path (when
@@ -97,7 +100,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		defer func() { stopRec(); recWG.Wait() }()
 		events = rec
 		poller := providerstatus.New(providerstatus.Options{Interval: cfg.Incidents.ProviderStatusEvery.D(), Logger: log})
-		engine = incident.New(cfg, incident.Options{Store: st, Events: rec, Status: poller, Logger: log, Registry: reg})
+		engine = incident.New(cfg, incident.Options{Store: st, Events: rec, Status: poller, Logger: log, Registry: reg, OnEvent: o.onEvent})
 		events = gateway.Sinks(rec, engine)
 		wg.Add(1)
 		go func() { defer wg.Done(); poller.Run(runCtx) }()
