@@ -13,6 +13,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/understudy/understudy"
 	"github.com/understudy/understudy/simulate"
 )
 
@@ -210,6 +211,10 @@ func TestShedding(t *testing.T) {
 		status, header, body := h.raw(ctx, `{"model":"assistant","messages":[{"role":"user","content":"hi"}]}`)
 		if status != 503 || header.Get("Retry-After") != "3" {
 			t.Errorf("got %d Retry-After %q: %s, want 503 with Retry-After 3", status, header.Get("Retry-After"), body)
+		}
+		// The shed request is an outcome: overload, as users saw it.
+		if o := h.events.lastOutcome(); o.Route != "assistant" || o.Class != understudy.ClassOverloaded || o.Mode != "unavailable" || o.Target != "" {
+			t.Errorf("shed outcome %+v, want assistant/overloaded/unavailable", o)
 		}
 		cancel()
 		<-done
