@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/understudy/understudy/incident"
 	"github.com/understudy/understudy/recorder"
 	"github.com/understudy/understudy/store"
 
@@ -73,6 +74,20 @@ routes:
 	gwsRec := httptest.NewServer(gwRec.Handler())
 	defer gwsRec.Close()
 
+	// And with the incident engine's detectors fed too (what serve runs).
+	eng := incident.New(cfg, incident.Options{Store: st, Events: rec, Registry: prometheus.NewRegistry()})
+	gwInc, err := gateway.New(cfg, gateway.Options{Events: gateway.Sinks(rec, eng)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer gwInc.Close()
+	eng.SetGateway(gwInc)
+	engDone := make(chan struct{})
+	go func() { eng.Run(ctx); close(engDone) }()
+	defer func() { stop(); <-engDone }()
+	gwsInc := httptest.NewServer(gwInc.Handler())
+	defer gwsInc.Close()
+
 	body := `{"model":"assistant","messages":[{"role":"user","content":"Hello"}]}`
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	for _, s := range []struct{ name, url string }{
@@ -80,6 +95,7 @@ routes:
 		{"reverse-proxy", proxy.URL},
 		{"understudy", gws.URL},
 		{"understudy+recording-sqlite", gwsRec.URL},
+		{"understudy+recording+detectors", gwsInc.URL},
 	} {
 		b.Run(s.name, func(b *testing.B) {
 			b.ReportAllocs()
