@@ -110,7 +110,7 @@ func (e *Engine) detectTargetsDown(now time.Time, top gateway.Topology, quiet qu
 			detector: DetectTargetDown, cause: cause, severity: understudy.SeverityMinor,
 			components: []string{understudy.ProviderComponent(st.Provider)},
 			routes:     top.RoutesOf[id], targets: []string{id}, firstBad: first,
-			samples: slices.Clone(t.samples.list), text: text, feeds: []string{"t:" + id},
+			samples: t.samples.read(id + ": "), text: text, feeds: []string{"t:" + id},
 		})
 	}
 	return out
@@ -144,7 +144,7 @@ func (e *Engine) detectRouteErrors(d config.Detector, now time.Time, top gateway
 		out = append(out, signal{
 			detector: DetectRouteErrors, cause: cause, severity: sev, compStatus: status,
 			components: []string{r.Name}, routes: []string{r.Name}, targets: targets,
-			firstBad: rf.win.firstBad(now, d.Window.D()), samples: slices.Clone(rf.samples.list),
+			firstBad: rf.win.firstBad(now, d.Window.D()), samples: rf.samples.read(r.Name + ": requests failed with "),
 			text:  fmt.Sprintf("route %s: %d of %d requests (%.0f%%) failed or degraded over %s", r.Name, win.bad, win.total, 100*win.share(), d.Window),
 			feeds: []string{"r:" + r.Name},
 		})
@@ -188,7 +188,7 @@ func (e *Engine) detectOverload(d config.Detector, now time.Time, top gateway.To
 				if fb := t.win.firstBad(now, d.Window.D()); first.IsZero() || (!fb.IsZero() && fb.Before(first)) {
 					first = fb
 				}
-				smp = append(smp, t.samples.list...)
+				smp = append(smp, t.samples.read(id+": ")...)
 				continue
 			}
 			cur := t.lat.between(now.Add(-d.Window.D()), now.Add(time.Minute))

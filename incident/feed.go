@@ -76,7 +76,7 @@ func (e *Engine) RecordAttempt(a understudy.Attempt) {
 		if msg == "" {
 			msg = string(a.Class)
 		}
-		t.samples.add(a.Target + ": " + msg)
+		t.samples.add(msg)
 	} else if a.Class == understudy.ClassSuccess {
 		t.lat.at(a.Time).observe(a.Duration)
 	}
@@ -95,8 +95,8 @@ func (e *Engine) RecordOutcome(o understudy.Outcome) {
 	r := f.route(o.Route)
 	r.win.at(o.Time).count(bad, o.Class)
 	r.total.count(bad, o.Class)
-	if bad {
-		r.samples.add(o.Route + ": " + o.Mode + " (" + string(o.Class) + ")")
+	if bad && o.Class != "" {
+		r.samples.add(string(o.Class)) // the attempts carry the messages
 	}
 	f.mu.Unlock()
 }

@@ -198,25 +198,34 @@ func (m *minutes) between(from, to time.Time) latHist {
 	return out
 }
 
-// samples keeps the last few distinct failure messages.
+// samples keeps the last few distinct failure messages, as received: they
+// are redacted when read, so the request path pays only a comparison.
 type samples struct{ list []string }
 
 const maxSamples = 5
 
 func (s *samples) add(msg string) {
-	msg = Redact(msg)
-	if msg == "" {
-		return
-	}
-	for _, m := range s.list {
-		if m == msg {
+	for i := len(s.list) - 1; i >= 0; i-- {
+		if s.list[i] == msg {
 			return
 		}
 	}
 	if len(s.list) == maxSamples {
-		s.list = s.list[1:]
+		copy(s.list, s.list[1:])
+		s.list = s.list[:maxSamples-1]
 	}
 	s.list = append(s.list, msg)
+}
+
+// read returns the samples redacted, each prefixed.
+func (s *samples) read(prefix string) []string {
+	out := make([]string, 0, len(s.list))
+	for _, m := range s.list {
+		if r := Redact(m); r != "" {
+			out = append(out, prefix+r)
+		}
+	}
+	return out
 }
 
 var secretPatterns = []*regexp.Regexp{
