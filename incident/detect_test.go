@@ -74,8 +74,23 @@ func TestHardOutageOfPrimary(t *testing.T) {
 	if c := h.component("assistant"); c.Status != understudy.ComponentDegradedPerformance {
 		t.Errorf("assistant is %s, want degraded_performance (served by the backup)", c.Status)
 	}
-	if got := h.events.of(understudy.EventTargetDown); len(got) != 1 || got[0].Target != "primary/m-primary" {
-		t.Errorf("target.down events: %+v", got)
+	downs := h.events.of(understudy.EventTargetDown)
+	if len(downs) != 1 || downs[0].Target != "primary/m-primary" {
+		t.Fatalf("target.down events: %+v", downs)
+	}
+	// The breaker's opening is on the incident's timeline as related
+	// evidence; target.down follows it within 2 s.
+	var breakerOpened time.Time
+	for _, e := range h.timeline(inc.ID) {
+		if e.Type == understudy.EventIncidentEvidence && strings.Contains(e.Message, "closed → open") {
+			breakerOpened = e.Time
+		}
+	}
+	if breakerOpened.IsZero() {
+		t.Fatal("the breaker's opening is not on the timeline")
+	}
+	if d := downs[0].Time.Sub(breakerOpened); d < 0 || d > 2*time.Second {
+		t.Errorf("target.down %s after the breaker opened, want within 2s", d)
 	}
 
 	// Recovery: the breaker lets a trial through after open_for; it passes.
