@@ -11,6 +11,7 @@ import (
 
 	"github.com/understudy/understudy"
 	"github.com/understudy/understudy/config"
+	"github.com/understudy/understudy/store"
 )
 
 // tracked is an open incident and what the engine knows about it beyond
@@ -233,6 +234,9 @@ func (e *Engine) attach(ctx context.Context, t *tracked, s signal, now time.Time
 		}
 		if grown {
 			sort.Strings(t.inc.Components)
+			if t.inc.Key != "" {
+				t.inc.Key = incidentKey(t.inc.Cause, t.inc.Components)
+			}
 			t.dirty = true
 			events = append(events, understudy.Event{Type: understudy.EventIncidentEvidence, Time: now, Author: Author,
 				Message: "now affects " + strings.Join(displayNames(t.inc.Components), ", ")})
@@ -416,7 +420,14 @@ func (e *Engine) save(ctx context.Context, t *tracked, upd *understudy.IncidentU
 	if upd != nil {
 		t.inc.LastUpdateAt = now
 	}
-	if err := e.st.SaveIncident(ctx, &t.inc, upd, evs); err != nil {
+	err := e.st.SaveIncident(ctx, &t.inc, upd, evs)
+	if errors.Is(err, store.ErrOpenIncidentExists) && t.inc.Key != "" && t.inc.Status.Open() {
+		// Its grown component set is another open incident's: keep both,
+		// this one without a key (people can merge them).
+		t.inc.Key = ""
+		err = e.st.SaveIncident(ctx, &t.inc, upd, evs)
+	}
+	if err != nil {
 		return fmt.Errorf("save incident %d: %w", t.inc.ID, err)
 	}
 	e.published(t.inc.ID, evs...)

@@ -265,9 +265,6 @@ func (e *Engine) ReopenIncident(ctx context.Context, author string, id int64, me
 	ev := understudy.Event{Type: understudy.EventIncidentReopened, Time: now, Author: author, Message: "reopened by " + author}
 	if err := e.save(ctx, t, upd, []understudy.Event{ev}, now); err != nil {
 		t.inc.Status = understudy.IncidentResolved
-		if errors.Is(err, store.ErrOpenIncidentExists) {
-			return understudy.Incident{}, understudy.Errorf(understudy.ECONFLICT, "another open incident covers the same cause and components: merge this one into it instead")
-		}
 		return understudy.Incident{}, err
 	}
 	t.personOwned, t.lastBad = true, now
