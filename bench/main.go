@@ -57,6 +57,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	if opts.Phases["detect"] {
+		if err := runDetect(ctx, opts, stdout, stderr); err != nil {
+			return err
+		}
+		if len(opts.Phases) == 1 {
+			return nil // nothing else to build or start
+		}
+	}
 	return runBench(ctx, opts, stdout, stderr)
 }
 
@@ -74,7 +82,7 @@ type options struct {
 	Idle        int             // idle streams held open (e); 0 skips the test
 	IdleOpeners int             // idle streams being opened at once
 	IdleTimeout time.Duration   // to open all idle streams
-	Phases      map[string]bool // which of latency, streams, throughput, idle, resume, recording run
+	Phases      map[string]bool // which of latency, streams, throughput, idle, resume, recording, detect run
 
 	ResumeStreams  int           // streams per gateway (f)
 	ResumeCut      float64       // share of them cut mid-answer
@@ -83,9 +91,13 @@ type options struct {
 	Seed           uint64        // of the cut plan
 	Understudy     string        // a prebuilt understudy binary; empty: build one
 	Out            string        // also write the report as Markdown here
+	Detect         detectOptions // the detect phase's
 }
 
 var allPhases = []string{"latency", "streams", "throughput", "idle", "resume", "recording"}
+
+// optInPhases run only when named in -phases.
+var optInPhases = []string{"detect"}
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	o := options{Args: args}
@@ -110,7 +122,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.ResumeWorkers, "resume-workers", 8, "resume phase: workers, each sending its streams one at a time")
 	fs.DurationVar(&o.ResumeInterval, "resume-interval", 3*time.Millisecond, "resume phase: the simulator's pause between streamed tokens")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the resume phase's cut plan")
-	phases := fs.String("phases", strings.Join(allPhases, ","), "comma-separated phases to run, of "+strings.Join(allPhases, ", "))
+	o.Detect.flags(fs)
+	phases := fs.String("phases", strings.Join(allPhases, ","), "comma-separated phases to run, of "+strings.Join(allPhases, ", ")+"; and "+strings.Join(optInPhases, ", ")+", only when named")
 	fs.StringVar(&o.Understudy, "understudy", "", "use this understudy binary instead of building ./cmd/understudy")
 	fs.StringVar(&o.Out, "out", "", "also write the report as Markdown to this file")
 	if err := fs.Parse(args); err != nil {
@@ -122,8 +135,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	o.Phases = make(map[string]bool)
 	for p := range strings.SplitSeq(*phases, ",") {
 		p = strings.TrimSpace(p)
-		if !slices.Contains(allPhases, p) {
-			return o, fmt.Errorf("-phases: unknown phase %q (known: %s)", p, strings.Join(allPhases, ", "))
+		if !slices.Contains(allPhases, p) && !slices.Contains(optInPhases, p) {
+			return o, fmt.Errorf("-phases: unknown phase %q (known: %s)", p, strings.Join(append(slices.Clone(allPhases), optInPhases...), ", "))
 		}
 		o.Phases[p] = true
 	}
@@ -147,5 +160,5 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	case o.ResumeInterval < 0 || o.ResumeInterval > time.Second:
 		return o, errors.New("-resume-interval must be between 0 and 1s")
 	}
-	return o, nil
+	return o, o.Detect.validate()
 }

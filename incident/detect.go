@@ -133,7 +133,9 @@ func (e *Engine) detectRouteErrors(d config.Detector, now time.Time, top gateway
 			continue
 		}
 		sev, status := understudy.SeverityMajor, understudy.ComponentPartialOutage
-		if win.share() >= 0.8 {
+		if win.share() >= 0.8 || !anyAvailable(r, top) {
+			// Most users fail, or nothing can answer now (the window may
+			// still hold the minutes before the outage).
 			sev, status = understudy.SeverityCritical, understudy.ComponentMajorOutage
 		}
 		cause := understudy.CauseOf(win.dominant())
@@ -239,4 +241,16 @@ func (e *Engine) detectOverload(d config.Detector, now time.Time, top gateway.To
 		}
 	}
 	return out
+}
+
+// anyAvailable reports whether some target of the route may take requests.
+func anyAvailable(r gateway.RouteTopology, top gateway.Topology) bool {
+	for _, tier := range r.Tiers {
+		for _, id := range tier {
+			if top.Targets[id].Available() {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -91,7 +91,9 @@ func (e *Engine) match(s signal) *tracked {
 		if s.cause != understudy.CauseUnknown && t.inc.Cause != s.cause && t.inc.Cause != understudy.CauseUnknown {
 			continue
 		}
-		for _, c := range t.inc.Components {
+		// Two component sets share traffic when their scopes meet: two
+		// providers serving one route, a route and its providers.
+		for c := range e.scope(append(slices.Clone(t.inc.Components), t.inc.Evidence.Routes...)) {
 			if sc[c] {
 				return t
 			}
@@ -156,11 +158,26 @@ func (e *Engine) sortedOpen() []int64 {
 	return ids
 }
 
-var detectorTitles = map[string]string{
-	DetectTargetDown:  "Errors from %s",
-	DetectRouteErrors: "Requests to %s failing",
-	DetectOverload:    "Overload on %s",
-	DetectSLOBurn:     "Error budget of %s burning fast",
+// title names an incident after its cause (and, for failures, the
+// detector that saw them).
+func title(detector string, cause understudy.Cause, names string) string {
+	switch cause {
+	case understudy.CauseOverload:
+		return names + " overloaded"
+	case understudy.CauseQuota:
+		return "Quota exhausted at " + names
+	case understudy.CauseMisconfiguration:
+		return "Configuration problem with " + names
+	case understudy.CauseMaintenance:
+		return "Maintenance on " + names
+	}
+	switch detector {
+	case DetectRouteErrors:
+		return "Requests to " + names + " failing"
+	case DetectSLOBurn:
+		return "Error budget of " + names + " burning fast"
+	}
+	return "Errors from " + names
 }
 
 var causeWords = map[understudy.Cause]string{
@@ -176,7 +193,7 @@ var causeWords = map[understudy.Cause]string{
 func (e *Engine) openFromSignal(ctx context.Context, now time.Time, s signal) (*tracked, error) {
 	names := strings.Join(displayNames(s.components), ", ")
 	inc := understudy.Incident{
-		Title:    fmt.Sprintf(detectorTitles[s.detector], names),
+		Title:    title(s.detector, s.cause, names),
 		Status:   understudy.IncidentInvestigating,
 		Severity: s.severity, Cause: s.cause, Components: slices.Clone(s.components),
 		Key: incidentKey(s.cause, s.components), Detector: s.detector,
@@ -389,6 +406,10 @@ func (e *Engine) relatedEvents(t *tracked, now time.Time) []understudy.Event {
 		about := ev.Target == "" && ev.Route == "" ||
 			slices.Contains(t.inc.Evidence.Targets, ev.Target) || slices.Contains(t.inc.Evidence.Routes, ev.Route)
 		k := ev.Time.String() + ev.Type + ev.Target + ev.Route + ev.Message
+		if ev.Type == understudy.EventRouteExhausted {
+			// One per minute: every failed request raises one.
+			k = ev.Type + ev.Route + ev.Time.Truncate(time.Minute).String()
+		}
 		if !about || t.related[k] {
 			continue
 		}

@@ -65,6 +65,32 @@ func TestTotalOutage(t *testing.T) {
 	}
 }
 
+// TestProvidersOfOneRoute: with the route detector off, two providers of
+// the same route going down make one incident, not one per provider, and a
+// failed request per second does not flood its timeline.
+func TestProvidersOfOneRoute(t *testing.T) {
+	h := newHarness(t, strings.Replace(baseConfig, "remind_after: 24h", "remind_after: 24h\n  route_errors: {disabled: true}", 1))
+	h.second()
+	h.fault("primary", simulate.Fault{Kind: simulate.KindServerError})
+	h.fault("secondary", simulate.Fault{Kind: simulate.KindServerError})
+	for range 120 {
+		h.second()
+	}
+	incs := h.incidents(true)
+	if len(incs) != 1 || !slices.Equal(incs[0].Components, []string{"provider:primary", "provider:secondary"}) {
+		t.Fatalf("incidents %s; want one on both providers", fmtIncidents(incs))
+	}
+	exhausted := 0
+	for _, e := range h.timeline(incs[0].ID) {
+		if e.Details["type"] == understudy.EventRouteExhausted {
+			exhausted++
+		}
+	}
+	if exhausted > 3 {
+		t.Errorf("%d route.exhausted events on the timeline over 2 minutes; want at most one a minute", exhausted)
+	}
+}
+
 // TestFlappingTarget: the primary fails for 3 s every 20 s for two
 // minutes. One incident, not six; it stays open while the flapping lasts.
 func TestFlappingTarget(t *testing.T) {
@@ -104,7 +130,7 @@ func TestOverload(t *testing.T) {
 		}
 	}
 	incs := h.incidents(true)
-	if len(incs) != 1 || incs[0].Cause != understudy.CauseOverload {
+	if len(incs) != 1 || incs[0].Cause != understudy.CauseOverload || incs[0].Title != "provider primary overloaded" {
 		t.Fatalf("incidents %s; want one caused by overload", fmtIncidents(incs))
 	}
 	if incs[0].Evidence.Classes[understudy.ClassOverloaded] == 0 {
@@ -139,7 +165,7 @@ func TestQuotaExhausted(t *testing.T) {
 		h.second()
 	}
 	incs := h.incidents(true)
-	if len(incs) != 1 || incs[0].Cause != understudy.CauseQuota {
+	if len(incs) != 1 || incs[0].Cause != understudy.CauseQuota || incs[0].Title != "Quota exhausted at provider primary" {
 		t.Fatalf("incidents %s; want one caused by quota", fmtIncidents(incs))
 	}
 	if !slices.ContainsFunc(h.timeline(incs[0].ID), func(e understudy.Event) bool { return e.NeedsPerson }) {

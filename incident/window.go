@@ -231,8 +231,8 @@ func (s *samples) read(prefix string) []string {
 var secretPatterns = []*regexp.Regexp{
 	regexp.MustCompile(`(?i)\b(sk|pk|rk|key|us)[-_][A-Za-z0-9_\-*]{6,}`), // provider and our own key shapes
 	regexp.MustCompile(`(?i)bearer\s+\S+`),
-	regexp.MustCompile(`[A-Za-z0-9+/_\-]{32,}={0,2}`), // long opaque tokens
-	regexp.MustCompile(`[\w.+-]+@[\w-]+\.[\w.-]+`),    // e-mail addresses
+	regexp.MustCompile(`[A-Za-z0-9+_\-]{32,}={0,2}`), // long opaque tokens (not paths: no '/')
+	regexp.MustCompile(`[\w.+-]+@[\w-]+\.[\w.-]+`),   // e-mail addresses
 }
 
 // Redact removes what looks like a secret or personal data from an error
