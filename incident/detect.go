@@ -198,7 +198,7 @@ func (e *Engine) detectOverload(d config.Detector, now time.Time, top gateway.To
 			if cur.n() >= int64(d.MinRequests) && base.n() >= 5*int64(d.MinRequests) {
 				cm, bm := cur.median(), base.median()
 				if cm >= 200*time.Millisecond && float64(cm) >= d.LatencyFactor*float64(bm) {
-					reasons = append(reasons, fmt.Sprintf("%s: median answer time %s, %.0f× its baseline of %s", id, cm, float64(cm)/float64(bm), bm))
+					reasons = append(reasons, fmt.Sprintf("%s: median answer time %s, about %.0f× its baseline of %s over the previous hour", id, bucketRange(cm), float64(cm)/float64(bm), bucketRange(bm)))
 					targets, feeds = append(targets, id), append(feeds, "t:"+id)
 					if first.IsZero() {
 						first = now.Add(-d.Window.D())
@@ -220,7 +220,7 @@ func (e *Engine) detectOverload(d config.Detector, now time.Time, top gateway.To
 		out = append(out, signal{
 			detector: DetectOverload, cause: understudy.CauseOverload, severity: understudy.SeverityMinor,
 			components: []string{understudy.ProviderComponent(p)}, routes: routes, targets: targets,
-			firstBad: first, samples: smp, text: "overload: " + strings.Join(reasons, "; "), feeds: feeds,
+			firstBad: first, samples: smp, text: strings.Join(reasons, "; "), feeds: feeds,
 		})
 	}
 	// Shedding: the gateway itself refused requests for lack of capacity.

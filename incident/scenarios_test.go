@@ -262,3 +262,32 @@ func reminders(h *harness, id int64) int {
 }
 
 var _ = incident.Author
+
+// TestLatencyFarAboveBaseline: a target answering in 1.6 s where it took
+// 100 ms over the previous hour is overloaded, though nothing fails.
+func TestLatencyFarAboveBaseline(t *testing.T) {
+	h := newHarness(t, baseConfig)
+	attempt := func(d time.Duration) {
+		h.eng.RecordAttempt(understudy.Attempt{Time: h.clk.Now(), Route: "assistant", Target: "primary/m-primary", Class: understudy.ClassSuccess, Duration: d})
+	}
+	for range 60 * 6 { // an hour at one answer every 10 s
+		attempt(100 * time.Millisecond)
+		h.clk.Advance(10 * time.Second)
+	}
+	h.tick()
+	if incs := h.incidents(true); len(incs) != 0 {
+		t.Fatalf("steady latency opened %s", fmtIncidents(incs))
+	}
+	for range 30 {
+		attempt(1600 * time.Millisecond)
+		h.clk.Advance(time.Second)
+		h.tick()
+	}
+	incs := h.incidents(true)
+	if len(incs) != 1 || incs[0].Cause != understudy.CauseOverload || incs[0].Detector != incident.DetectOverload {
+		t.Fatalf("incidents %s; want one overload incident from the latency", fmtIncidents(incs))
+	}
+	if sig := strings.Join(incs[0].Evidence.Signals, " "); !strings.Contains(sig, "its baseline of 80ms–160ms") {
+		t.Errorf("signals %q", sig)
+	}
+}

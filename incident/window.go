@@ -151,6 +151,18 @@ func (h latHist) n() int64 {
 	return n
 }
 
+// bucketRange renders the bucket holding d, e.g. "1.28s–2.56s".
+func bucketRange(d time.Duration) string {
+	i := sort.Search(len(latencyBounds), func(i int) bool { return d <= latencyBounds[i] })
+	switch {
+	case i == 0:
+		return "≤" + latencyBounds[0].String()
+	case i >= len(latencyBounds):
+		return ">" + latencyBounds[len(latencyBounds)-1].String()
+	}
+	return latencyBounds[i-1].String() + "–" + latencyBounds[i].String()
+}
+
 // median's bucket upper bound (the overflow reads as twice the last bound).
 func (h latHist) median() time.Duration {
 	n := h.n()
