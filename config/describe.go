@@ -36,6 +36,25 @@ func (c *Config) Describe(w io.Writer) {
 		where = "postgres " + st.PostgresDSN.String()
 	}
 	p("storage\t%s, flush every %s, keep events %s and rollups %s", where, st.FlushEvery, st.EventsRetention, st.RollupsRetention)
+	in := c.Incidents
+	switch {
+	case st.Disabled:
+		p("incidents\toff (needs storage)")
+	case in.Disabled:
+		p("incidents\tdetection off; people can open incidents")
+	default:
+		var on []string
+		for _, d := range []struct {
+			name string
+			d    Detector
+		}{{"target_down", in.TargetDown}, {"route_errors", in.RouteErrors}, {"overload", in.Overload}, {"slo_burn", in.SLOBurn}} {
+			if !d.d.Disabled {
+				on = append(on, d.name)
+			}
+		}
+		p("incidents\tdetectors %s every %s; monitoring after %s quiet, resolved after %s stable; reminders after %s",
+			orNone(strings.Join(on, ", ")), in.Every, in.RecoverAfter, in.ResolveAfter, in.RemindAfter)
+	}
 
 	caps := map[string]int{}
 	for _, pr := range c.Providers {
@@ -74,6 +93,11 @@ func (c *Config) Describe(w io.Writer) {
 		}
 		p("    retry\tbudget %s, at least %s/s, wait out Retry-After up to %s, backoff %s, max attempts %s",
 			percent(rt.Budget), strconv.FormatFloat(rt.MinPerSecond, 'f', -1, 64), rt.RetryAfterMaxWait, rt.Backoff, attempts)
+		slo := fmt.Sprintf("availability %s over %s", percent(r.SLO.Availability), r.SLO.Period)
+		if r.SLO.Latency > 0 {
+			slo += fmt.Sprintf(", %s of answers within %s", percent(r.SLO.LatencyTarget), r.SLO.Latency)
+		}
+		p("    slo\t%s", slo)
 	}
 
 	p("")
