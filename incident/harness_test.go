@@ -57,6 +57,7 @@ type harness struct {
 	srv    *httptest.Server
 	events *eventLog // the engine's own events (target.down, component.changed…)
 	status *providerstatus.Poller
+	cfg    *config.Config
 	logs   *syncBuffer
 }
 
@@ -86,6 +87,7 @@ func newHarnessWith(t *testing.T, cfgText string, adjust func(*incident.Options,
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
+	h.cfg = cfg
 	h.st, err = store.Open(ctx, store.Config{SQLitePath: filepath.Join(t.TempDir(), "u.db")})
 	if err != nil {
 		t.Fatalf("store: %v", err)

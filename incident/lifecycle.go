@@ -22,6 +22,9 @@ type tracked struct {
 	lastBad         time.Time
 	monitoringSince time.Time
 	lastReminder    time.Time
+	// detectedCause is the cause the detectors gave before an update or a
+	// maintenance explained it; signals match on it. "" when the same.
+	detectedCause understudy.Cause
 	// personOwned: a person set its status, so the engine no longer moves it
 	// to monitoring or resolved by itself (it still attaches evidence).
 	personOwned bool
@@ -85,10 +88,17 @@ func (e *Engine) match(s signal) *tracked {
 			return e.open[id]
 		}
 	}
+	if len(ids) == 0 {
+		return nil
+	}
 	sc := e.scope(s.components)
 	for _, id := range ids {
 		t := e.open[id]
-		if s.cause != understudy.CauseUnknown && t.inc.Cause != s.cause && t.inc.Cause != understudy.CauseUnknown {
+		cause := t.inc.Cause
+		if t.detectedCause != "" {
+			cause = t.detectedCause
+		}
+		if s.cause != understudy.CauseUnknown && cause != s.cause && cause != understudy.CauseUnknown {
 			continue
 		}
 		// Two component sets share traffic when their scopes meet: two
@@ -202,7 +212,14 @@ func (e *Engine) openFromSignal(ctx context.Context, now time.Time, s signal) (*
 	if inc.StartedAt.IsZero() || inc.StartedAt.After(now) {
 		inc.StartedAt = now
 	}
-	msg := fmt.Sprintf("We are investigating %s affecting %s.", causeWords[s.cause], names)
+	detected := s.cause
+	why := e.explainedByUpdate(s, now)
+	if why != "" {
+		inc.Cause = understudy.CauseMaintenance
+		inc.Title = title(s.detector, inc.Cause, names)
+		s.text += "; " + why
+	}
+	msg := fmt.Sprintf("We are investigating %s affecting %s.", causeWords[inc.Cause], names)
 	if s.detector == DetectTargetDown || s.detector == DetectOverload {
 		msg += " Requests are being sent to other providers in the meantime."
 	}
@@ -216,10 +233,51 @@ func (e *Engine) openFromSignal(ctx context.Context, now time.Time, s signal) (*
 	e.published(inc.ID, ev)
 	inc.Updates = []understudy.IncidentUpdate{*upd}
 	t := &tracked{inc: inc, lastBad: now, base: map[string]tally{}, saved: now}
+	if detected != inc.Cause {
+		t.detectedCause = detected
+		t.signals = map[string]string{"cause": now.UTC().Format("15:04:05") + " cause: " + why}
+	}
 	e.open[inc.ID] = t
 	e.met.opened.WithLabelValues(s.detector, string(s.cause)).Inc()
 	e.log.Info("incident opened", "id", inc.ID, "title", inc.Title, "cause", inc.Cause, "severity", inc.Severity, "detector", s.detector)
 	return t, nil
+}
+
+// updateWindow: failures that begin this soon after a configuration reload
+// are attributed to that update.
+const updateWindow = 2 * time.Minute
+
+// explainedByUpdate tells why a technical (or unknown) failure is an update
+// or maintenance rather than an outage: one of the providers declares a
+// maintenance in progress on its status page, or our own configuration was
+// reloaded shortly before the first failure. "" when neither.
+func (e *Engine) explainedByUpdate(s signal, now time.Time) string {
+	if s.cause != understudy.CauseTechnical && s.cause != understudy.CauseUnknown {
+		return ""
+	}
+	if e.status != nil {
+		for _, c := range s.components {
+			if p, ok := strings.CutPrefix(c, "provider:"); ok {
+				if rep, ok := e.status.Snapshot(p); ok && len(rep.Maintenances) > 0 {
+					return fmt.Sprintf("provider %s declares a maintenance in progress: %q", p, rep.Maintenances[0].Name)
+				}
+			}
+		}
+	}
+	first := s.firstBad
+	if first.IsZero() {
+		first = now
+	}
+	e.feed.mu.Lock()
+	defer e.feed.mu.Unlock()
+	for i := len(e.feed.related) - 1; i >= 0; i-- {
+		ev := e.feed.related[i]
+		// first is whole seconds: a reload within its second counts.
+		if ev.Type == understudy.EventConfigReloaded && ev.Time.Before(first.Add(time.Second)) && first.Sub(ev.Time) <= updateWindow {
+			return fmt.Sprintf("failures began within %s of a configuration reload (%s)", max(first.Sub(ev.Time), 0).Round(time.Second)+time.Second, ev.Message)
+		}
+	}
+	return ""
 }
 
 // displayNames renders component names for people: "provider primary".

@@ -291,3 +291,26 @@ func TestLatencyFarAboveBaseline(t *testing.T) {
 		t.Errorf("signals %q", sig)
 	}
 }
+
+// TestUpdateCause: failures that begin right after a configuration reload
+// are attributed to that update (cause maintenance); later signals of the
+// same failure join the same incident.
+func TestUpdateCause(t *testing.T) {
+	h := newHarness(t, baseConfig)
+	h.second()
+	h.clk.Advance(5 * time.Minute) // the first reload is long before anything
+	if err := h.gw.Apply(h.cfg); err != nil {
+		t.Fatal(err)
+	}
+	h.fault("primary", simulate.Fault{Kind: simulate.KindServerError})
+	for range 200 { // past the update window: signals keep coming
+		h.second()
+	}
+	incs := h.incidents(false)
+	if len(incs) != 1 || incs[0].Cause != understudy.CauseMaintenance || incs[0].Title != "Maintenance on provider primary" {
+		t.Fatalf("incidents %s; want one attributed to the update", fmtIncidents(incs))
+	}
+	if sig := strings.Join(incs[0].Evidence.Signals, " "); !strings.Contains(sig, "configuration reload") {
+		t.Errorf("signals %q: want the reload named", sig)
+	}
+}
