@@ -150,6 +150,18 @@ type IncidentUpdate struct {
 	Components []string  // affected components as of this update
 	Author     string    // token name, or "understudy" for the detectors
 	CreatedAt  time.Time
+	// Translations are the message in other languages (language code →
+	// text), when it was written from the communication plan's templates.
+	Translations map[string]string
+}
+
+// Text is the update's message in lang, or its message when there is no
+// translation.
+func (u IncidentUpdate) Text(lang string) string {
+	if t, ok := u.Translations[lang]; ok && t != "" {
+		return t
+	}
+	return u.Message
 }
 
 // ComponentStatus is what the status page shows for one component (a route,

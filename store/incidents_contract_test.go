@@ -65,7 +65,7 @@ func testIncidentRoundTrip(t *testing.T, s *store.Store) {
 	}
 	first := &understudy.IncidentUpdate{Status: understudy.IncidentInvestigating, Severity: understudy.SeverityMajor,
 		Message: "We are looking into it.", ETA: at(50), Components: []string{"assistant"}, Author: "understudy",
-		CreatedAt: at(11)}
+		CreatedAt: at(11), Translations: map[string]string{"fr": "Nous enquêtons « maintenant »."}}
 	// A person's incident: no key, no detector, every optional time zero.
 	bare := &understudy.Incident{Title: "Billing page", Status: understudy.IncidentInvestigating,
 		Severity: understudy.SeverityMinor, StartedAt: at(5), UpdatedAt: at(5)}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -16,7 +17,12 @@ import (
 // ETA is NULL; Components are written [] when nil and read back as nil when
 // empty.
 
-const updateCols = `id, incident_id, status, severity, message, eta_at, components, author, created_at`
+const updateCols = `id, incident_id, status, severity, message, eta_at, components, author, created_at, details`
+
+// updateDetails is what incident_updates.details holds.
+type updateDetails struct {
+	Translations map[string]string `json:"translations,omitempty"`
+}
 
 // insertUpdate writes u on incident incidentID inside tx and returns its id.
 func insertUpdate(ctx context.Context, tx *sql.Tx, incidentID int64, u *understudy.IncidentUpdate) (int64, error) {
@@ -24,12 +30,16 @@ func insertUpdate(ctx context.Context, tx *sql.Tx, incidentID int64, u *understu
 	if err != nil {
 		return 0, fmt.Errorf("update: components: %w", err)
 	}
+	details, err := json.Marshal(updateDetails{Translations: u.Translations})
+	if err != nil {
+		return 0, fmt.Errorf("update: details: %w", err)
+	}
 	var id int64
 	err = tx.QueryRowContext(ctx, `INSERT INTO incident_updates
-		(incident_id, status, severity, message, eta_at, components, author, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		(incident_id, status, severity, message, eta_at, components, author, created_at, details)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
 		incidentID, string(u.Status), string(u.Severity), u.Message, nullMicros(u.ETA), comps, u.Author,
-		u.CreatedAt.UnixMicro()).Scan(&id)
+		u.CreatedAt.UnixMicro(), string(details)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("update: %w", err)
 	}
@@ -84,10 +94,18 @@ func scanUpdate(sc scanner) (understudy.IncidentUpdate, error) {
 		comps            []byte
 		eta              sql.NullInt64
 		created          int64
+		details          []byte
 	)
-	if err := sc.Scan(&u.ID, &u.IncidentID, &status, &severity, &u.Message, &eta, &comps, &u.Author, &created); err != nil {
+	if err := sc.Scan(&u.ID, &u.IncidentID, &status, &severity, &u.Message, &eta, &comps, &u.Author, &created, &details); err != nil {
 		return understudy.IncidentUpdate{}, err
 	}
+	var d updateDetails
+	if len(details) > 0 {
+		if err := json.Unmarshal(details, &d); err != nil {
+			return understudy.IncidentUpdate{}, fmt.Errorf("update %d details: %w", u.ID, err)
+		}
+	}
+	u.Translations = d.Translations
 	u.Status, u.Severity = understudy.IncidentStatus(status), understudy.Severity(severity)
 	var err error
 	if u.Components, err = decodeList(comps); err != nil {
