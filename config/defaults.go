@@ -92,6 +92,9 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&c.Log.Level, DefaultLogLevel)
 	setDefault(&c.Log.Format, DefaultLogFormat)
 	c.Incidents.applyDefaults()
+	if len(c.Communication.Languages) == 0 {
+		c.Communication.Languages = []string{"en", "fr"}
+	}
 	for i := range c.Keys {
 		setDefault(&c.Keys[i].Priority, DefaultPriority)
 	}

@@ -177,7 +177,7 @@ func (c *Config) equal(o *Config) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 func orNone(s string) string {
 	if s == "" {

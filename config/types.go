@@ -27,6 +27,9 @@ type Config struct {
 	Storage Storage `yaml:"storage"`
 	// Incidents configures detection and the incident lifecycle.
 	Incidents Incidents `yaml:"incidents"`
+	// Communication is the crisis communication plan: languages and message
+	// templates of public updates.
+	Communication Communication `yaml:"communication"`
 
 	// src records where each field was written (nil for a Config built in
 	// Go) so that Validate can give line numbers.
@@ -173,6 +176,12 @@ type Route struct {
 	Hedge Hedge `yaml:"hedge"`
 	// SLO is the route's service level objective.
 	SLO SLO `yaml:"slo"`
+	// Notice is a short text per language (e.g. {en: "…", fr: "…"}) shown
+	// to users while the route's component is not operational: in replies
+	// served by degraded modes, by GET /api/notice and the embeddable
+	// banner. Placeholders as in communication templates. Default none
+	// (the built-in text of the communication plan is used by the API).
+	Notice map[string]string `yaml:"notice"`
 }
 
 // SLO is a route's objective: availability (requests served by a model,
@@ -284,6 +293,21 @@ type Storage struct {
 	RollupsRetention Duration `yaml:"rollups_retention"`
 	// FlushEvery is how often recorded outcomes and events are written. Default 5s.
 	FlushEvery Duration `yaml:"flush_every"`
+}
+
+// Communication is the crisis communication plan.
+type Communication struct {
+	// Languages of public updates, as codes ("en", "fr"). The first is the
+	// default: the language of the update's main text. Default [en, fr].
+	Languages []string `yaml:"languages"`
+	// Workaround fills the {workaround} placeholder, per language. Default none.
+	Workaround map[string]string `yaml:"workaround"`
+	// Templates override the built-in messages: cause (technical, overload,
+	// maintenance, quota, misconfiguration, unknown) → phase (investigating,
+	// identified, monitoring, resolved) → language → text. Placeholders:
+	// {title}, {components}, {eta}, {start}, {workaround}. Default: the
+	// built-in plan (English and French).
+	Templates map[string]map[string]map[string]string `yaml:"templates"`
 }
 
 // Incidents configures the detectors and the incident lifecycle. Detection

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,7 @@ func (c *Config) Validate() error {
 	v.positive("storage.events_retention", c.Storage.EventsRetention)
 	v.positive("storage.rollups_retention", c.Storage.RollupsRetention)
 	v.incidents(c.Incidents)
+	v.communication(c.Communication, c.Routes)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 	if len(v.errs) == 0 {
@@ -448,3 +450,57 @@ func (v *validator) retry(path string, r Retry) {
 	v.positive(path+".backoff", r.Backoff)
 	v.atLeast(path+".max_attempts", r.MaxAttempts, 0)
 }
+
+// Template vocabulary: what communication.templates may name.
+var (
+	TemplateCauses       = []string{"technical", "overload", "maintenance", "quota", "misconfiguration", "unknown"}
+	TemplatePhases       = []string{"investigating", "identified", "monitoring", "resolved"}
+	TemplatePlaceholders = []string{"{title}", "{components}", "{eta}", "{start}", "{workaround}"}
+)
+
+var placeholderRE = regexp.MustCompile(`\{[a-z_]+\}`)
+
+func (v *validator) communication(c Communication, routes []Route) {
+	langs := map[string]bool{}
+	for i, l := range c.Languages {
+		if !langRE.MatchString(l) {
+			v.add(fmt.Sprintf("communication.languages[%d]", i), l, "%q is not a language code such as en or fr", l)
+		}
+		langs[l] = true
+	}
+	text := func(path, s string) {
+		for _, p := range placeholderRE.FindAllString(s, -1) {
+			if !slices.Contains(TemplatePlaceholders, p) {
+				v.add(path, p, "unknown placeholder %s (known: %s)", p, strings.Join(TemplatePlaceholders, ", "))
+			}
+		}
+	}
+	perLang := func(path string, m map[string]string) {
+		for _, l := range sortedKeys(m) {
+			if !langs[l] {
+				v.add(path+"."+l, l, "language %q is not in communication.languages (%s)", l, strings.Join(c.Languages, ", "))
+			}
+			text(path+"."+l, m[l])
+		}
+	}
+	perLang("communication.workaround", c.Workaround)
+	for _, cause := range sortedKeys(c.Templates) {
+		path := "communication.templates." + cause
+		if !slices.Contains(TemplateCauses, cause) {
+			v.add(path, cause, "unknown cause %q (known: %s)", cause, strings.Join(TemplateCauses, ", "))
+			continue
+		}
+		for _, phase := range sortedKeys(c.Templates[cause]) {
+			if !slices.Contains(TemplatePhases, phase) {
+				v.add(path+"."+phase, phase, "unknown phase %q (known: %s)", phase, strings.Join(TemplatePhases, ", "))
+				continue
+			}
+			perLang(path+"."+phase, c.Templates[cause][phase])
+		}
+	}
+	for i, r := range routes {
+		perLang(fmt.Sprintf("routes[%d].notice", i), r.Notice)
+	}
+}
+
+var langRE = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$`)

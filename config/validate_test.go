@@ -270,6 +270,11 @@ func TestValidateIncidents(t *testing.T) {
 		{"latency factor", "incidents: {overload: {latency_factor: 0.5}}", "incidents.overload.latency_factor: must be at least 1"},
 		{"slo availability", "routes: [{name: r, tiers: [[{provider: p, model: m}]], slo: {availability: 100%}}]", "routes[0].slo.availability: must be above 0 and below 1"},
 		{"status page", "providers: [{name: p, base_url: http://x, status_page: 'ftp://x'}]", "providers[0].status_page"},
+		{"template cause", "communication: {templates: {outage: {investigating: {en: x}}}}", "communication.templates.outage: unknown cause \"outage\""},
+		{"template phase", "communication: {templates: {technical: {fixed: {en: x}}}}", "communication.templates.technical.fixed: unknown phase"},
+		{"template language", "communication: {templates: {technical: {investigating: {de: x}}}}", "communication.templates.technical.investigating.de: language \"de\" is not in communication.languages (en, fr)"},
+		{"placeholder", "communication: {templates: {technical: {investigating: {en: 'ETA {etaa}'}}}}", "unknown placeholder {etaa}"},
+		{"language code", "communication: {languages: [english]}", "communication.languages[0]"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			base := "providers: [{name: p, base_url: http://x}]\nroutes: [{name: r, tiers: [[{provider: p, model: m}]]}]\n"

@@ -89,6 +89,7 @@ type Engine struct {
 	log    *slog.Logger
 	met    *metrics
 	cfg    atomic.Pointer[config.Config]
+	plan   atomic.Pointer[Plan]
 	notify func(int64, understudy.Event)
 
 	feed feed // live traffic windows; its own lock, taken on the request path
@@ -141,6 +142,7 @@ func (e *Engine) SetGateway(g Gateway) {
 
 // Apply switches to a new configuration (on reload).
 func (e *Engine) Apply(cfg *config.Config) {
+	e.plan.Store(NewPlan(cfg.Communication))
 	e.cfg.Store(cfg)
 	if e.status != nil {
 		for _, p := range cfg.Providers {

@@ -137,13 +137,12 @@ func (e *Engine) applySignals(ctx context.Context, cfg *config.Config, now time.
 		if !attached[id] && t.auto() {
 			switch {
 			case t.inc.Status == understudy.IncidentMonitoring && now.Sub(t.monitoringSince) >= in.ResolveAfter.D():
-				if _, err := e.resolve(ctx, t, Author, "This incident has been resolved: the service has been stable for "+in.ResolveAfter.String()+".", now); err != nil {
+				if _, err := e.resolveFromPlan(ctx, t, now); err != nil {
 					errs = append(errs, err)
 				}
 				continue
 			case t.inc.Status != understudy.IncidentMonitoring && now.Sub(t.lastBad) >= in.RecoverAfter.D():
-				if err := e.transition(ctx, t, understudy.IncidentMonitoring, understudy.EventIncidentMonitoring,
-					"Error rates are back to normal. We are monitoring the situation.", now); err != nil {
+				if err := e.transition(ctx, t, understudy.IncidentMonitoring, understudy.EventIncidentMonitoring, now); err != nil {
 					errs = append(errs, err)
 				}
 				continue
@@ -190,14 +189,6 @@ func title(detector string, cause understudy.Cause, names string) string {
 	return "Errors from " + names
 }
 
-var causeWords = map[understudy.Cause]string{
-	understudy.CauseTechnical:        "errors from an AI provider",
-	understudy.CauseOverload:         "an overloaded AI provider",
-	understudy.CauseMaintenance:      "maintenance",
-	understudy.CauseQuota:            "an exhausted provider quota",
-	understudy.CauseMisconfiguration: "a configuration problem with an AI provider",
-	understudy.CauseUnknown:          "errors",
-}
 
 // openFromSignal opens a new incident for s, with its first public update.
 func (e *Engine) openFromSignal(ctx context.Context, now time.Time, s signal) (*tracked, error) {
@@ -219,11 +210,8 @@ func (e *Engine) openFromSignal(ctx context.Context, now time.Time, s signal) (*
 		inc.Title = title(s.detector, inc.Cause, names)
 		s.text += "; " + why
 	}
-	msg := fmt.Sprintf("We are investigating %s affecting %s.", causeWords[inc.Cause], names)
-	if s.detector == DetectTargetDown || s.detector == DetectOverload {
-		msg += " Requests are being sent to other providers in the meantime."
-	}
-	upd := &understudy.IncidentUpdate{Status: inc.Status, Severity: inc.Severity, Message: msg, Components: inc.Components, Author: Author, CreatedAt: now}
+	msg, tr := e.plan.Load().Update(inc.Cause, inc.Status, Vars{Title: inc.Title, Components: inc.Components, Start: inc.StartedAt})
+	upd := &understudy.IncidentUpdate{Status: inc.Status, Severity: inc.Severity, Message: msg, Translations: tr, Components: inc.Components, Author: Author, CreatedAt: now}
 	ev := understudy.Event{Type: understudy.EventIncidentOpened, Time: now, Author: Author,
 		Message: fmt.Sprintf("opened by detector %s: %s", s.detector, s.text),
 		Details: map[string]any{"detector": s.detector, "cause": string(s.cause), "severity": string(s.severity), "components": s.components}}
@@ -359,8 +347,7 @@ func (e *Engine) attach(ctx context.Context, t *tracked, s signal, now time.Time
 	e.countClasses(t, s.feeds, now)
 	events = append(events, e.relatedEvents(t, now)...)
 	if t.inc.Status == understudy.IncidentMonitoring && t.auto() {
-		return e.transition(ctx, t, understudy.IncidentInvestigating, understudy.EventIncidentUpdated,
-			"The problem is back. We are investigating.", now, events...)
+		return e.transition(ctx, t, understudy.IncidentInvestigating, understudy.EventIncidentUpdated, now, events...)
 	}
 	if len(events) > 0 {
 		return e.save(ctx, t, nil, events, now)
@@ -517,26 +504,38 @@ func (e *Engine) save(ctx context.Context, t *tracked, upd *understudy.IncidentU
 	return nil
 }
 
-// transition moves t to status with a public update from the engine.
-func (e *Engine) transition(ctx context.Context, t *tracked, to understudy.IncidentStatus, evType, msg string, now time.Time, extra ...understudy.Event) error {
+// vars are the placeholders' values for t.
+func (t *tracked) vars() Vars {
+	return Vars{Title: t.inc.Title, Components: t.inc.Components, ETA: t.inc.ETA, Start: t.inc.StartedAt}
+}
+
+// transition moves t to status with a public update written from the plan.
+func (e *Engine) transition(ctx context.Context, t *tracked, to understudy.IncidentStatus, evType string, now time.Time, extra ...understudy.Event) error {
 	from := t.inc.Status
 	t.inc.Status = to
 	if to == understudy.IncidentMonitoring {
 		t.monitoringSince = now
 	}
-	upd := &understudy.IncidentUpdate{Status: to, Severity: t.inc.Severity, Message: msg, Components: t.inc.Components, Author: Author, CreatedAt: now}
+	msg, tr := e.plan.Load().Update(t.inc.Cause, to, t.vars())
+	upd := &understudy.IncidentUpdate{Status: to, Severity: t.inc.Severity, Message: msg, Translations: tr, Components: t.inc.Components, Author: Author, CreatedAt: now}
 	evs := append(extra, understudy.Event{Type: evType, Time: now, Author: Author,
 		Message: fmt.Sprintf("%s → %s: %s", from, to, msg), Details: map[string]any{"from": string(from), "to": string(to)}})
 	return e.save(ctx, t, upd, evs, now)
 }
 
+// resolveFromPlan closes t with the plan's resolved message.
+func (e *Engine) resolveFromPlan(ctx context.Context, t *tracked, now time.Time) (understudy.Incident, error) {
+	msg, tr := e.plan.Load().Update(t.inc.Cause, understudy.IncidentResolved, t.vars())
+	return e.resolve(ctx, t, Author, msg, tr, now)
+}
+
 // resolve closes t.
-func (e *Engine) resolve(ctx context.Context, t *tracked, author, msg string, now time.Time, extra ...understudy.Event) (understudy.Incident, error) {
+func (e *Engine) resolve(ctx context.Context, t *tracked, author, msg string, translations map[string]string, now time.Time, extra ...understudy.Event) (understudy.Incident, error) {
 	from := t.inc.Status
 	t.inc.Status = understudy.IncidentResolved
 	t.inc.ResolvedAt = now
 	t.inc.ETA = time.Time{}
-	upd := &understudy.IncidentUpdate{Status: understudy.IncidentResolved, Severity: t.inc.Severity, Message: msg, Components: t.inc.Components, Author: author, CreatedAt: now}
+	upd := &understudy.IncidentUpdate{Status: understudy.IncidentResolved, Severity: t.inc.Severity, Message: msg, Translations: translations, Components: t.inc.Components, Author: author, CreatedAt: now}
 	evs := append(extra, understudy.Event{Type: understudy.EventIncidentResolved, Time: now, Author: author,
 		Message: fmt.Sprintf("%s → resolved: %s", from, msg), Details: map[string]any{"from": string(from), "to": "resolved"}})
 	if err := e.save(ctx, t, upd, evs, now); err != nil {

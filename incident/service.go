@@ -165,7 +165,7 @@ func (e *Engine) UpdateIncident(ctx context.Context, author string, id int64, c 
 	var changes []string
 	if c.Status == understudy.IncidentResolved && t.inc.Status.Open() {
 		e.applyChange(t, c, &changes)
-		return e.resolve(ctx, t, author, c.Message, now, e.changeEvent(author, now, changes)...)
+		return e.resolve(ctx, t, author, c.Message, nil, now, e.changeEvent(author, now, changes)...)
 	}
 	if c.Status != "" && c.Status != t.inc.Status {
 		changes = append(changes, fmt.Sprintf("status %s → %s", t.inc.Status, c.Status))
@@ -238,7 +238,7 @@ func (e *Engine) ResolveIncident(ctx context.Context, author string, id int64, m
 	if strings.TrimSpace(message) == "" {
 		message = "This incident has been resolved."
 	}
-	return e.resolve(ctx, t, author, message, e.clk.Now())
+	return e.resolve(ctx, t, author, message, nil, e.clk.Now())
 }
 
 // ReopenIncident reopens a resolved incident (investigating). People own it
@@ -328,7 +328,7 @@ func (e *Engine) MergeIncident(ctx context.Context, author string, id, into int6
 	src.inc.MergedInto = into
 	evFrom := understudy.Event{Type: understudy.EventIncidentMerged, Time: now, Author: author,
 		Message: fmt.Sprintf("merged into incident %d by %s", into, author), Details: map[string]any{"into": into}}
-	if _, err := e.resolve(ctx, src, author, fmt.Sprintf("This incident is followed in incident #%d.", into), now, evFrom); err != nil {
+	if _, err := e.resolve(ctx, src, author, fmt.Sprintf("This incident is followed in incident #%d.", into), nil, now, evFrom); err != nil {
 		return understudy.Incident{}, err
 	}
 	return dst.inc, nil
