@@ -189,7 +189,6 @@ func title(detector string, cause understudy.Cause, names string) string {
 	return "Errors from " + names
 }
 
-
 // openFromSignal opens a new incident for s, with its first public update.
 func (e *Engine) openFromSignal(ctx context.Context, now time.Time, s signal) (*tracked, error) {
 	names := strings.Join(displayNames(s.components), ", ")
