@@ -330,3 +330,17 @@ type MaintenanceFilter struct {
 	Active bool // only scheduled, in_progress and verifying ones
 	Limit  int  // 0: the store's default (100)
 }
+
+// RouteNotice is what users of a route are told while its component is not
+// operational: in response headers, the notice API and the banner.
+type RouteNotice struct {
+	Route  string
+	Status ComponentStatus
+	Since  time.Time
+	// Incident is the worst open incident on the route, if any.
+	Incident   int64
+	Title      string
+	ETA        time.Time
+	Cause      Cause
+	Components []string // the incident's components (or just the route)
+}

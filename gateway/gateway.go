@@ -38,6 +38,12 @@ type OutcomeRecorder interface {
 	RecordOutcome(understudy.Outcome)
 }
 
+// NoticeSource tells whether a route is not operational now (the incident
+// engine). It is called on the request path: it must not block.
+type NoticeSource interface {
+	RouteNotice(route string) (understudy.RouteNotice, bool)
+}
+
 // Options are the gateway's collaborators. Zero values get sane defaults.
 type Options struct {
 	Clock    clockwork.Clock       // default: real clock
@@ -49,6 +55,9 @@ type Options struct {
 	Transport http.RoundTripper
 	// Rand returns numbers in [0,1) for selection and jitter. Default math/rand/v2.
 	Rand func() float64
+	// Notices, when set, adds the route's status to responses while it is
+	// not operational (X-Understudy-Status, -Incident, -Status-Page).
+	Notices NoticeSource
 }
 
 // Gateway serves /v1/chat/completions and /v1/models.
@@ -56,6 +65,7 @@ type Gateway struct {
 	clk     clockwork.Clock
 	log     *slog.Logger
 	events  EventSink
+	notices NoticeSource
 	rnd     func() float64
 	client  *http.Client
 	metrics *metrics
@@ -92,7 +102,7 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 		o.Transport = NewTransport()
 	}
 	g := &Gateway{
-		clk: o.Clock, log: o.Logger, events: o.Events, rnd: o.Rand,
+		clk: o.Clock, log: o.Logger, events: o.Events, rnd: o.Rand, notices: o.Notices,
 		client:  &http.Client{Transport: o.Transport, CheckRedirect: noRedirects},
 		metrics: newMetrics(o.Registry),
 		probes:  make(map[*target]context.CancelFunc),

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -135,6 +136,7 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("The model %q does not exist. Known models: %s.", req.Model, strings.Join(rt.routeNames, ", "))})
 		return
 	}
+	g.noticeHeaders(w.Header(), rt, route.name)
 	n := g.inflight.Add(1)
 	defer g.inflight.Add(-1)
 	g.metrics.inflight.Inc()
@@ -158,6 +160,29 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 	now := g.clk.Now()
 	x := &exchange{g: g, rt: rt, route: route, req: req, key: key, w: w, start: now, deadlineAt: now.Add(total)}
 	x.run(ctx)
+}
+
+// noticeHeaders tells the client, on every answer, that the route is not
+// operational: its status, the incident and where to read about it.
+func (g *Gateway) noticeHeaders(h http.Header, rt *runtime, route string) {
+	if g.notices == nil {
+		return
+	}
+	n, ok := g.notices.RouteNotice(route)
+	if !ok {
+		return
+	}
+	h.Set("X-Understudy-Status", string(n.Status))
+	page := strings.TrimRight(rt.cfg.PublicURL, "/")
+	if n.Incident != 0 {
+		h.Set("X-Understudy-Incident", strconv.FormatInt(n.Incident, 10))
+		if page != "" {
+			page += "/incidents/" + strconv.FormatInt(n.Incident, 10)
+		}
+	}
+	if page != "" {
+		h.Set("X-Understudy-Status-Page", page)
+	}
 }
 
 // Healthz answers 200 while the process serves.

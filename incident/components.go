@@ -3,6 +3,7 @@ package incident
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -208,6 +209,38 @@ func (e *Engine) setComponent(name string, c *compState, to understudy.Component
 	e.emit(ev)
 }
 
+// publishNotices rebuilds the routes' notices from the components.
+func (e *Engine) publishNotices() {
+	m := map[string]understudy.RouteNotice{}
+	for name, c := range e.comps {
+		if c.kind != "route" || c.status == understudy.ComponentOperational {
+			continue
+		}
+		n := understudy.RouteNotice{Route: name, Status: c.status, Since: c.since, Components: []string{name}}
+		id := c.inc
+		if id == 0 { // an incident on one of its providers explains it
+			for _, oid := range e.sortedOpen() {
+				if slices.Contains(e.open[oid].inc.Evidence.Routes, name) || slices.Contains(e.open[oid].inc.Components, name) {
+					id = oid
+					break
+				}
+			}
+		}
+		if t, ok := e.open[id]; ok {
+			n.Incident, n.Title, n.ETA, n.Cause, n.Components = t.inc.ID, t.inc.Title, t.inc.ETA, t.inc.Cause, t.inc.Components
+		}
+		m[name] = n
+	}
+	e.notices.Store(&m)
+}
+
+// RouteNotice returns what users of route are told now: ok is false while
+// it is operational. It never blocks (the gateway calls it per request).
+func (e *Engine) RouteNotice(route string) (understudy.RouteNotice, bool) {
+	n, ok := (*e.notices.Load())[route]
+	return n, ok
+}
+
 // Components returns every component's status as of the last tick, routes
 // first, then providers, each sorted by name.
 func (e *Engine) Components(ctx context.Context) ([]understudy.Component, error) {
@@ -225,3 +258,28 @@ func (e *Engine) Components(ctx context.Context) ([]understudy.Component, error)
 	})
 	return out, nil
 }
+
+// Notice returns the route's notice and its text in lang (the plan's
+// default language when lang has no text); ok is false while the route is
+// operational.
+func (e *Engine) Notice(route, lang string) (understudy.RouteNotice, string, bool) {
+	n, ok := e.RouteNotice(route)
+	if !ok {
+		return n, "", false
+	}
+	var custom map[string]string
+	for _, r := range e.cfg.Load().Routes {
+		if r.Name == route {
+			custom = r.Notice
+		}
+	}
+	plan := e.plan.Load()
+	text, ok := plan.Notice(custom, n, lang)
+	if !ok && len(plan.Languages) > 0 {
+		text, _ = plan.Notice(custom, n, plan.Languages[0])
+	}
+	return n, text, true
+}
+
+// Languages are the communication plan's languages, the default first.
+func (e *Engine) Languages() []string { return e.plan.Load().Languages }

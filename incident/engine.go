@@ -51,6 +51,8 @@ type Gateway interface {
 var (
 	_ Store   = (*store.Store)(nil)
 	_ Gateway = (*gateway.Gateway)(nil)
+
+	_ gateway.NoticeSource = (*Engine)(nil)
 )
 
 // Author of the engine's own changes.
@@ -90,7 +92,10 @@ type Engine struct {
 	met    *metrics
 	cfg    atomic.Pointer[config.Config]
 	plan   atomic.Pointer[Plan]
-	notify func(int64, understudy.Event)
+	// notices are the routes not operational, rebuilt every tick; read on
+	// the request path without a lock.
+	notices atomic.Pointer[map[string]understudy.RouteNotice]
+	notify  func(int64, understudy.Event)
 
 	feed feed // live traffic windows; its own lock, taken on the request path
 
@@ -129,6 +134,7 @@ func New(cfg *config.Config, o Options) *Engine {
 		slos:   map[string]sloState{},
 	}
 	e.feed.init()
+	e.notices.Store(&map[string]understudy.RouteNotice{})
 	e.Apply(cfg)
 	return e
 }
@@ -198,6 +204,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 	err := e.applySignals(ctx, cfg, now, sigs)
 	e.remind(ctx, cfg, now)
 	e.updateComponents(cfg, now, top, quiet, sigs)
+	e.publishNotices()
 	e.met.observe(e)
 	return err
 }

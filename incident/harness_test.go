@@ -30,6 +30,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // breakers are closed by trial requests), fast detectors for the tests.
 const baseConfig = `
 listen: 127.0.0.1:0
+public_url: https://status.example.com
 providers:
   - {name: primary,   base_url: "${SIM_URL}/primary/v1",   probe: {disabled: true}}
   - {name: secondary, base_url: "${SIM_URL}/secondary/v1", probe: {disabled: true}}
@@ -99,7 +100,7 @@ func newHarnessWith(t *testing.T, cfgText string, adjust func(*incident.Options,
 	}
 	h.status = opts.Status
 	h.eng = incident.New(cfg, opts)
-	h.gw, err = gateway.New(cfg, gateway.Options{Clock: h.clk, Logger: log, Events: h.eng, Rand: func() float64 { return 0.5 }})
+	h.gw, err = gateway.New(cfg, gateway.Options{Clock: h.clk, Logger: log, Events: h.eng, Notices: h.eng, Rand: func() float64 { return 0.5 }})
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}
@@ -122,6 +123,14 @@ func newHarnessWith(t *testing.T, cfgText string, adjust func(*incident.Options,
 // target that served it.
 func (h *harness) ask() (int, string) {
 	h.t.Helper()
+	resp := h.askHeaders()
+	return resp.StatusCode, resp.Header.Get("X-Understudy-Target")
+}
+
+// askHeaders sends one non-streaming request and returns its response
+// (body read and closed).
+func (h *harness) askHeaders() *http.Response {
+	h.t.Helper()
 	body := `{"model":"assistant","messages":[{"role":"user","content":"Why is the sky blue?"}]}`
 	req, _ := http.NewRequestWithContext(h.ctx, http.MethodPost, h.srv.URL+"/v1/chat/completions", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -131,7 +140,7 @@ func (h *harness) ask() (int, string) {
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode, resp.Header.Get("X-Understudy-Target")
+	return resp
 }
 
 // tick runs the detectors at the fake clock's now.

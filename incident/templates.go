@@ -183,3 +183,31 @@ func (p *Plan) Update(cause understudy.Cause, phase understudy.IncidentStatus, v
 	}
 	return msg, translations
 }
+
+// builtinNotice is the short in-band notice per language.
+var builtinNotice = map[string]map[bool]string{
+	"en": {
+		false: "We are having trouble with {components}: answers may be slower or limited. Expected resolution: {eta}.",
+		true:  "Maintenance is in progress on {components}: answers may be slower or limited. Expected end: {eta}.",
+	},
+	"fr": {
+		false: "Nous rencontrons des difficultés avec {components} : les réponses peuvent être plus lentes ou limitées. Résolution prévue : {eta}.",
+		true:  "Une maintenance est en cours sur {components} : les réponses peuvent être plus lentes ou limitées. Fin prévue : {eta}.",
+	},
+}
+
+// Notice writes the short notice for a route that is not operational, in
+// lang: the route's own text (routes[].notice) when it has one, else the
+// built-in one. ok is false when neither exists in lang.
+func (p *Plan) Notice(custom map[string]string, n understudy.RouteNotice, lang string) (string, bool) {
+	t := custom[lang]
+	if t == "" {
+		t = builtinNotice[lang][n.Status == understudy.ComponentUnderMaintenance]
+	}
+	if t == "" {
+		return "", false
+	}
+	one := Plan{Languages: p.Languages, Workaround: p.Workaround,
+		templates: map[understudy.Cause]map[understudy.IncidentStatus]map[string]string{"": {"": {lang: t}}}}
+	return one.Render("", "", lang, Vars{Title: n.Title, Components: n.Components, ETA: n.ETA, Start: n.Since})
+}
