@@ -3,6 +3,7 @@ package admin
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"log/slog"
@@ -40,6 +41,18 @@ type Options struct {
 	BootstrapToken string
 	// SecureCookies marks the console's cookies Secure (serve over HTTPS).
 	SecureCookies bool
+	// Extra are more API routes (e.g. subscriber management), served under
+	// /admin/v1/ through the same table and authentication.
+	Extra []ExtraRoute
+}
+
+// ExtraRoute is an API route another package provides. Pattern is relative
+// to /admin/v1/; a returned error is written like the API's own.
+type ExtraRoute struct {
+	Method  string
+	Pattern string
+	Scope   understudy.Scope
+	Handler func(w http.ResponseWriter, r *http.Request) error
 }
 
 // Route is one entry of the route table. Scope is the least scope a token
@@ -117,6 +130,12 @@ func New(o Options) (*Handler, error) {
 	}
 	h.pages = pages
 	h.registerAPI()
+	for _, x := range o.Extra {
+		if !x.Scope.Valid() {
+			return nil, fmt.Errorf("admin: extra route %s %s: invalid scope %q", x.Method, x.Pattern, x.Scope)
+		}
+		h.api(x.Method, x.Pattern, x.Scope, x.Handler)
+	}
 	h.registerConsole()
 	return h, nil
 }

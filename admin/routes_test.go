@@ -239,3 +239,44 @@ POST /console/tokens/{name}/revoke admin
 		t.Errorf("route table:\n got:\n%s\nwant:\n%s", got.String(), want)
 	}
 }
+
+// TestExtraRoutes: routes other packages add go through the same table and
+// the same authentication; their errors are written like the API's own.
+func TestExtraRoutes(t *testing.T) {
+	f := newFixture(t, func(o *admin.Options) {
+		o.Extra = []admin.ExtraRoute{
+			{Method: "GET", Pattern: "things", Scope: understudy.ScopeOperator, Handler: func(w http.ResponseWriter, r *http.Request) error {
+				_, _ = w.Write([]byte(`{"ok":true}`))
+				return nil
+			}},
+			{Method: "DELETE", Pattern: "things/{id}", Scope: understudy.ScopeOperator, Handler: func(w http.ResponseWriter, r *http.Request) error {
+				return understudy.Errorf(understudy.ENOTFOUND, "no thing %s", r.PathValue("id"))
+			}},
+		}
+	})
+	if !slices.ContainsFunc(f.h.Routes(), func(r admin.Route) bool { return r.Pattern == "/admin/v1/things" && r.Scope == understudy.ScopeOperator }) {
+		t.Fatalf("extra route not in the table: %v", f.h.Routes())
+	}
+	for _, tt := range []struct {
+		method, path, token string
+		want                int
+	}{
+		{"GET", "/admin/v1/things", "", http.StatusUnauthorized},
+		{"GET", "/admin/v1/things", agentTok, http.StatusForbidden},
+		{"GET", "/admin/v1/things", operatorTok, http.StatusOK},
+		{"DELETE", "/admin/v1/things/7", operatorTok, http.StatusNotFound},
+	} {
+		req, _ := http.NewRequest(tt.method, f.srv.URL+tt.path, nil)
+		if tt.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tt.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s %s with %q: got %d, want %d", tt.method, tt.path, tt.token, resp.StatusCode, tt.want)
+		}
+	}
+}
