@@ -254,7 +254,9 @@ func TestExtraRoutes(t *testing.T) {
 			}},
 		}
 	})
-	if !slices.ContainsFunc(f.h.Routes(), func(r admin.Route) bool { return r.Pattern == "/admin/v1/things" && r.Scope == understudy.ScopeOperator }) {
+	if !slices.ContainsFunc(f.h.Routes(), func(r admin.Route) bool {
+		return r.Pattern == "/admin/v1/things" && r.Scope == understudy.ScopeOperator
+	}) {
 		t.Fatalf("extra route not in the table: %v", f.h.Routes())
 	}
 	for _, tt := range []struct {
