@@ -207,8 +207,8 @@ func checkItems(t *testing.T, name string, items []feedItem) {
 	t.Helper()
 	want := map[string][]string{
 		"operational": nil,
-		"incident":    {"7", "m3", "m2", "m4", "5", "m1"}, // by creation
-		"maintenance": {"m3", "m2", "m4", "5", "m1"},
+		"incident":    {"7", "#maintenance-3", "#maintenance-2", "#maintenance-4", "5", "#maintenance-1"}, // by creation
+		"maintenance": {"#maintenance-3", "#maintenance-2", "#maintenance-4", "5", "#maintenance-1"},
 	}[name]
 	var got []string
 	for _, it := range items {
@@ -226,7 +226,7 @@ func checkItems(t *testing.T, name string, items []feedItem) {
 		if i > 0 && it.published.After(items[i-1].published) {
 			t.Errorf("%q is newer than the entry before it", it.title)
 		}
-		if !strings.HasPrefix(it.link, "https://status.acme.test/incidents/") {
+		if !strings.HasPrefix(it.link, "https://status.acme.test/incidents/") && !strings.HasPrefix(it.link, "https://status.acme.test/#maintenance-") {
 			t.Errorf("got link %q", it.link)
 		}
 	}

@@ -66,7 +66,8 @@
 // incident's detection, a window's announcement). An entry's id (RSS guid)
 // is a tag: URI on the host of Page.URL, "tag:HOST,2005:Incident/7" or
 // "tag:HOST,2005:Maintenance/3"; its link is the shortlink,
-// Page.URL + "/incidents/7" or Page.URL + "/incidents/m3"; its content is
+// Page.URL + "/incidents/7", or Page.URL + "/#maintenance-3" (the status
+// page shows maintenance on its home page); its content is
 // HTML (escaped once more by the XML encoding): the window for a
 // maintenance, then every update newest first with its time in the page
 // time zone, status and body, then the affected components.

@@ -308,7 +308,7 @@ func (s *snapshot) maintenance(m understudy.Maintenance) maintenanceJSON {
 		incidentJSON: incidentJSON{
 			ID: id, Name: m.Title, Status: string(m.Status),
 			CreatedAt: stamp(m.CreatedAt), UpdatedAt: stamp(m.UpdatedAt),
-			Impact: indicatorMaintenance, Shortlink: s.h.link(id), StartedAt: stamp(m.CreatedAt), PageID: s.h.page.ID,
+			Impact: indicatorMaintenance, Shortlink: s.h.page.URL + "/#maintenance-" + strconv.FormatInt(m.ID, 10), StartedAt: stamp(m.CreatedAt), PageID: s.h.page.ID,
 			IncidentUpdates: ups, Components: s.componentsOf(names),
 		},
 		ScheduledFor: stamp(m.StartsAt), ScheduledUntil: stamp(m.EndsAt),
