@@ -92,6 +92,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&c.Log.Level, DefaultLogLevel)
 	setDefault(&c.Log.Format, DefaultLogFormat)
 	c.Incidents.applyDefaults()
+	setDefault(&c.StatusPageName, "Understudy")
 	if len(c.Communication.Languages) == 0 {
 		c.Communication.Languages = []string{"en", "fr"}
 	}

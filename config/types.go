@@ -12,6 +12,9 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// PublicURL is where users reach the status page; used in notices. Default "" (none).
 	PublicURL string `yaml:"public_url"`
+	// StatusPageName is the status page's title, e.g. "Acme Assistant
+	// status". Default "Understudy".
+	StatusPageName string `yaml:"status_page_name"`
 	// Limits bound what a client may send and how much the gateway takes on.
 	Limits Limits `yaml:"limits"`
 	// Keys are the gateway's client keys. Empty means no authentication (allowed

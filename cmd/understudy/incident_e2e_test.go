@@ -95,6 +95,34 @@ func TestIncidentEndToEnd(t *testing.T) {
 	if out := cli("incident", "list"); !strings.Contains(out, "Errors from provider primary") {
 		t.Errorf("incident list:\n%s", out)
 	}
+	// The public side shows it: Statuspage API, the page, the notice, and
+	// the answers' headers.
+	for path, want := range map[string]string{
+		"/api/v2/incidents/unresolved.json": `"name":"Errors from provider primary"`,
+		"/api/v2/summary.json":              `"indicator":"major"`,
+		"/":                                 "Errors from provider primary",
+		"/history.atom":                     "Errors from provider primary",
+		"/api/notice?route=assistant":       `"active":true`,
+	} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(b.String(), want) {
+			t.Errorf("GET %s: %d, want %q in:\n%.1500s", path, resp.StatusCode, want, b.String())
+		}
+	}
+	var hdr *http.Response
+	if _, err := client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "assistant",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hello")}}, option.WithResponseInto(&hdr)); err != nil {
+		t.Fatal(err)
+	}
+	if hdr.Header.Get("X-Understudy-Incident") != id || hdr.Header.Get("X-Understudy-Status") != "degraded_performance" {
+		t.Errorf("answer headers during the incident: %v", hdr.Header)
+	}
 	cli("incident", "update", id, "-message", "The primary provider is failing; answers come from the backup.", "-status", "identified", "-eta", "30m")
 	show := cli("incident", "show", id)
 	for _, want := range []string{"identified", "The primary provider is failing", "bootstrap", "server_error", "incident.opened"} {

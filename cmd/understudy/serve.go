@@ -25,9 +25,13 @@ import (
 	"github.com/understudy/understudy/config"
 	"github.com/understudy/understudy/gateway"
 	"github.com/understudy/understudy/incident"
+	"github.com/understudy/understudy/live"
+	"github.com/understudy/understudy/notice"
 	"github.com/understudy/understudy/providerstatus"
 	"github.com/understudy/understudy/recorder"
+	"github.com/understudy/understudy/status"
 	"github.com/understudy/understudy/store"
+	"github.com/understudy/understudy/web"
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -74,6 +78,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 	var (
 		events gateway.EventSink // nil: events are only logged
 		engine *incident.Engine  // nil without storage
+		hub    *live.Hub         // status changes for the page; nil without storage
 		st     *store.Store
 		wg     sync.WaitGroup // the engine and the status poller
 	)
@@ -100,7 +105,14 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		defer func() { stopRec(); recWG.Wait() }()
 		events = rec
 		poller := providerstatus.New(providerstatus.Options{Interval: cfg.Incidents.ProviderStatusEvery.D(), Logger: log})
-		engine = incident.New(cfg, incident.Options{Store: st, Events: rec, Status: poller, Logger: log, Registry: reg, OnEvent: o.onEvent})
+		hub = live.New()
+		onEvent := func(id int64, ev understudy.Event) {
+			publishChange(hub, id, ev)
+			if o.onEvent != nil {
+				o.onEvent(id, ev)
+			}
+		}
+		engine = incident.New(cfg, incident.Options{Store: st, Events: rec, Status: poller, Logger: log, Registry: reg, OnEvent: onEvent})
 		events = gateway.Sinks(rec, engine)
 		wg.Add(1)
 		go func() { defer wg.Done(); poller.Run(runCtx) }()
@@ -108,7 +120,11 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		log.Warn("storage disabled: nothing is recorded, no incidents are detected, and the admin API and console are off")
 	}
 
-	gw, err := gateway.New(cfg, gateway.Options{Logger: log, Registry: reg, Events: events})
+	gwOpts := gateway.Options{Logger: log, Registry: reg, Events: events}
+	if engine != nil {
+		gwOpts.Notices = engine
+	}
+	gw, err := gateway.New(cfg, gwOpts)
 	if err != nil {
 		return err
 	}
@@ -120,6 +136,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		go func() { defer wg.Done(); engine.Run(runCtx) }()
 	}
 
+	var onReload []func(*config.Config)
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", gw.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
@@ -140,6 +157,29 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		mux.Handle("/admin/", ah)
 		mux.Handle("/console/", ah)
 		mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusSeeOther))
+		// The public side: Statuspage-compatible API and feeds, in-band
+		// notices, and the status page itself (everything else).
+		page := status.Page{Name: cfg.StatusPageName, URL: cfg.PublicURL}
+		api := status.New(status.Options{Source: engine, Page: page, Logger: log})
+		mux.Handle("/api/v2/", api)
+		mux.Handle("GET /history.rss", api)
+		mux.Handle("GET /history.atom", api)
+		current := cfg
+		var curMu sync.Mutex
+		notices := notice.New(engine, func() string { curMu.Lock(); defer curMu.Unlock(); return current.PublicURL },
+			func() []string {
+				curMu.Lock()
+				defer curMu.Unlock()
+				var names []string
+				for _, r := range current.Routes {
+					names = append(names, r.Name)
+				}
+				return names
+			})
+		onReload = append(onReload, func(next *config.Config) { curMu.Lock(); current = next; curMu.Unlock() })
+		mux.Handle("/api/notice", notices)
+		mux.Handle("/notice.js", notices)
+		mux.Handle("/", web.New(web.Options{Source: engine, Uptime: st, Hub: hub, Page: web.Page{Name: cfg.StatusPageName, URL: cfg.PublicURL}, Logger: log}))
 		if getenv("UNDERSTUDY_ADMIN_TOKEN") == "" {
 			log.Info("UNDERSTUDY_ADMIN_TOKEN is not set: the admin API and console accept only tokens already in the store (set it to sign in the first time and create others)")
 		}
@@ -162,6 +202,9 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 			}
 			if engine != nil {
 				engine.Apply(next)
+			}
+			for _, f := range onReload {
+				f(next)
 			}
 			if next.Listen != cfg.Listen {
 				log.Warn("listen address changed in the config: restart to apply it", "running", cfg.Listen, "configured", next.Listen)
@@ -324,4 +367,17 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	fmt.Fprintf(stdout, "backed up %s to %s\n", cfg.Storage.SQLite, fs.Arg(0))
 	return nil
+}
+
+// publishChange tells the status page's live clients what changed.
+func publishChange(hub *live.Hub, id int64, ev understudy.Event) {
+	switch {
+	case ev.Type == understudy.EventComponentChanged:
+		hub.Publish("component", 0)
+	case strings.HasPrefix(ev.Type, "maintenance."):
+		mid, _ := ev.Details["maintenance_id"].(int64)
+		hub.Publish("maintenance", mid)
+	case id != 0 && ev.Type != understudy.EventIncidentEvidence && ev.Type != understudy.EventIncidentReminder:
+		hub.Publish("incident", id)
+	}
 }
