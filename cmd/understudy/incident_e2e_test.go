@@ -99,7 +99,7 @@ func TestIncidentEndToEnd(t *testing.T) {
 	// the answers' headers.
 	for path, want := range map[string]string{
 		"/api/v2/incidents/unresolved.json": `"name":"Errors from provider primary"`,
-		"/api/v2/summary.json":              `"indicator":"major"`,
+		"/api/v2/summary.json":              `"impact":"minor"`,
 		"/":                                 "Errors from provider primary",
 		"/history.atom":                     "Errors from provider primary",
 		"/api/notice?route=assistant":       `"active":true`,
