@@ -93,6 +93,10 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&c.Log.Format, DefaultLogFormat)
 	c.Incidents.applyDefaults()
 	setDefault(&c.StatusPageName, "Understudy")
+	setDefault(&c.Notifications.MaxAttempts, 8)
+	if e := c.Notifications.Email; e != nil {
+		setDefault(&e.Port, 587)
+	}
 	if len(c.Communication.Languages) == 0 {
 		c.Communication.Languages = []string{"en", "fr"}
 	}

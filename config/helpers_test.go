@@ -18,6 +18,10 @@ var testEnv = env{
 	"AZURE_OPENAI_API_KEY": "az-test",
 	"WEB_CHAT_KEY":         "web-chat-secret",
 	"BATCH_KEY":            "batch-secret",
+	"WH_NEW":               "new-webhook-secret",
+	"WH_OLD":               "old-webhook-secret",
+	"LINK":                 "link-secret-0123456789",
+	"SMTP_PASSWORD":        "smtp-pass",
 }
 
 // validBase is the smallest valid file; cases below build on it.

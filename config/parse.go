@@ -128,6 +128,17 @@ func (c *Config) expandEnv(getenv func(string) string) {
 			p.Headers[name] = v
 		}
 	}
+	n := &c.Notifications
+	for i := range n.WebhookSecrets {
+		x.secret(&n.WebhookSecrets[i], fmt.Sprintf("notifications.webhook_secrets[%d]", i))
+	}
+	x.secret(&n.LinkSecret, "notifications.link_secret")
+	if e := n.Email; e != nil {
+		x.str(&e.Host, "notifications.email.host")
+		x.str(&e.Username, "notifications.email.username")
+		x.str(&e.From, "notifications.email.from")
+		x.secret(&e.Password, "notifications.email.password")
+	}
 	for i := range c.Routes {
 		for t, tier := range c.Routes[i].Tiers {
 			for j := range tier {

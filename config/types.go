@@ -33,6 +33,9 @@ type Config struct {
 	// Communication is the crisis communication plan: languages and message
 	// templates of public updates.
 	Communication Communication `yaml:"communication"`
+	// Notifications configures how subscribers are told: webhooks, Slack,
+	// Teams and e-mail.
+	Notifications Notifications `yaml:"notifications"`
 
 	// src records where each field was written (nil for a Config built in
 	// Go) so that Validate can give line numbers.
@@ -296,6 +299,48 @@ type Storage struct {
 	RollupsRetention Duration `yaml:"rollups_retention"`
 	// FlushEvery is how often recorded outcomes and events are written. Default 5s.
 	FlushEvery Duration `yaml:"flush_every"`
+}
+
+// Notifications configures delivery to subscribers.
+type Notifications struct {
+	// Disabled sends nothing (subscribers are kept). Default false.
+	Disabled bool `yaml:"disabled"`
+	// WebhookSecrets sign outgoing webhooks (HMAC-SHA256): the current
+	// secret first, then the previous one while receivers rotate. Each must
+	// be an environment reference. Default none: webhook subscribers are not
+	// notified (and a warning says so).
+	WebhookSecrets []Secret `yaml:"webhook_secrets"`
+	// LinkSecret signs the confirmation and unsubscribe links of e-mails.
+	// An environment reference. Default none: e-mail subscriptions are off.
+	LinkSecret Secret `yaml:"link_secret"`
+	// AllowPrivate lets webhooks reach loopback, private and link-local
+	// addresses (refused by default, at connect time). Default false.
+	AllowPrivate bool `yaml:"allow_private"`
+	// AllowNetworks lets webhooks reach these CIDRs even though they are
+	// private, e.g. ["10.1.2.0/24"]. Default none.
+	AllowNetworks []string `yaml:"allow_networks"`
+	// MaxAttempts per delivery before it fails for good. Default 8.
+	MaxAttempts int `yaml:"max_attempts"`
+	// Email is the SMTP server for e-mail subscribers. Default none: e-mail
+	// subscriptions are off.
+	Email *Email `yaml:"email"`
+}
+
+// Email is an SMTP submission server.
+type Email struct {
+	// Host of the SMTP server. Required.
+	Host string `yaml:"host"`
+	// Port. Default 587.
+	Port int `yaml:"port"`
+	// Username for AUTH PLAIN. Default none (no AUTH).
+	Username string `yaml:"username"`
+	// Password must be an environment reference. Default none.
+	Password Secret `yaml:"password"`
+	// From is the sender, e.g. "Acme status <status@example.com>". Required.
+	From string `yaml:"from"`
+	// StartTLS: required (default, except on loopback hosts: none),
+	// opportunistic or none.
+	StartTLS string `yaml:"starttls"`
 }
 
 // Communication is the crisis communication plan.

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"regexp"
 	"slices"
@@ -49,6 +50,7 @@ func (c *Config) Validate() error {
 	v.positive("storage.rollups_retention", c.Storage.RollupsRetention)
 	v.incidents(c.Incidents)
 	v.communication(c.Communication, c.Routes)
+	v.notifications(c.Notifications)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 	if len(v.errs) == 0 {
@@ -504,3 +506,41 @@ func (v *validator) communication(c Communication, routes []Route) {
 }
 
 var langRE = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$`)
+
+func (v *validator) notifications(n Notifications) {
+	for i, sec := range n.WebhookSecrets {
+		v.secret(fmt.Sprintf("notifications.webhook_secrets[%d]", i), sec, true)
+	}
+	if len(n.WebhookSecrets) > 2 {
+		v.add("notifications.webhook_secrets", "", "at most two secrets: the current one and the previous one")
+	}
+	if n.LinkSecret.Ref != "" && v.secret("notifications.link_secret", n.LinkSecret, true) && len(n.LinkSecret.Value) < 16 {
+		v.add("notifications.link_secret", n.LinkSecret.Ref, "must be at least 16 characters (e.g. openssl rand -hex 32)")
+	}
+	for i, cidr := range n.AllowNetworks {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			v.add(fmt.Sprintf("notifications.allow_networks[%d]", i), cidr, "%q is not a CIDR such as 10.1.2.0/24", cidr)
+		}
+	}
+	v.atLeast("notifications.max_attempts", n.MaxAttempts, 1)
+	if e := n.Email; e != nil {
+		if e.Host == "" {
+			v.add("notifications.email.host", "", "required: the SMTP server")
+		}
+		if e.From == "" {
+			v.add("notifications.email.from", "", `required, e.g. "Acme status <status@example.com>"`)
+		} else if _, err := mail.ParseAddress(e.From); err != nil {
+			v.add("notifications.email.from", e.From, "not an address: %v", err)
+		}
+		if e.Port < 1 || e.Port > 65535 {
+			v.add("notifications.email.port", strconv.Itoa(e.Port), "must be a port number")
+		}
+		v.secret("notifications.email.password", e.Password, false)
+		if e.StartTLS != "" {
+			v.oneOf("notifications.email.starttls", e.StartTLS, "required", "opportunistic", "none")
+		}
+		if n.LinkSecret.Ref == "" {
+			v.add("notifications.link_secret", "", "required with notifications.email: it signs the confirmation and unsubscribe links")
+		}
+	}
+}

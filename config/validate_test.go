@@ -299,3 +299,30 @@ func TestHundredPercent(t *testing.T) {
 		t.Errorf("failure_rate: 100%% read as %v, want 1", got)
 	}
 }
+
+func TestNotificationsConfig(t *testing.T) {
+	base := "providers: [{name: p, base_url: http://x}]\nroutes: [{name: r, tiers: [[{provider: p, model: m}]]}]\n"
+	c := MustParse(t, base+`notifications:
+  webhook_secrets: ["${WH_NEW}", "${WH_OLD}"]
+  link_secret: ${LINK}
+  email: {host: smtp.example.com, from: "Status <status@example.com>", username: status, password: "${SMTP_PASSWORD}"}
+`)
+	if err := c.Validate(); err != nil {
+		t.Fatalf("valid notifications: %v", err)
+	}
+	n := c.Notifications
+	if len(n.WebhookSecrets) != 2 || n.WebhookSecrets[0].Value != "new-webhook-secret" || n.Email.Port != 587 || n.Email.Password.Value != "smtp-pass" || n.MaxAttempts != 8 {
+		t.Errorf("notifications %+v email %+v", n, n.Email)
+	}
+	for _, tt := range []struct{ yaml, want string }{
+		{"notifications: {webhook_secrets: [literal-secret]}", "notifications.webhook_secrets[0]"},
+		{"notifications: {email: {host: h, from: 'not an address'}, link_secret: \"${LINK}\"}", "notifications.email.from"},
+		{"notifications: {email: {host: h, from: a@b.c}}", "notifications.link_secret: required with notifications.email"},
+		{"notifications: {allow_networks: [10.0.0.0/33]}", "notifications.allow_networks[0]"},
+	} {
+		err := MustParse(t, base+tt.yaml).Validate()
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: got %v, want %q", tt.yaml, err, tt.want)
+		}
+	}
+}
