@@ -40,6 +40,9 @@ func testStore(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"IncidentsList", testIncidentsList},
 		{"Maintenance", testMaintenance},
 		{"Tokens", testTokens},
+		{"Subscribers", testSubscribers},
+		{"Deliveries", testDeliveries},
+		{"DeliveriesConcurrentEnqueue", testDeliveriesConcurrentEnqueue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,7 +62,7 @@ func testMigrations(t *testing.T, s *store.Store) {
 	for _, m := range known {
 		names = append(names, m.Name)
 	}
-	if want := []string{"0001_init.sql", "0002_incidents.sql"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"0001_init.sql", "0002_incidents.sql", "0003_notify.sql"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("got migrations %q, want %q", names, want)
 	}
 	applied, err := s.AppliedMigrations(ctx)
@@ -84,7 +87,7 @@ func testMigrations(t *testing.T, s *store.Store) {
 	}
 	// Every later-issue table exists and is empty.
 	for _, table := range []string{"components", "incidents", "incident_updates", "maintenance_windows",
-		"subscribers", "handoff_conversations", "handoff_messages", "postmortems", "api_keys", "admin_tokens"} {
+		"subscribers", "deliveries", "handoff_conversations", "handoff_messages", "postmortems", "api_keys", "admin_tokens"} {
 		if n := countRows(t, s, table); n != 0 {
 			t.Errorf("%s: got %d rows, want 0", table, n)
 		}
