@@ -79,6 +79,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		events gateway.EventSink // nil: events are only logged
 		engine *incident.Engine  // nil without storage
 		hub    *live.Hub         // status changes for the page; nil without storage
+		notes  *notifications    // nil without storage
 		st     *store.Store
 		wg     sync.WaitGroup // the engine and the status poller
 	)
@@ -108,14 +109,22 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		hub = live.New()
 		onEvent := func(id int64, ev understudy.Event) {
 			publishChange(hub, id, ev)
+			if notes != nil {
+				notes.relay.OnEvent(id, ev)
+			}
 			if o.onEvent != nil {
 				o.onEvent(id, ev)
 			}
 		}
 		engine = incident.New(cfg, incident.Options{Store: st, Events: rec, Status: poller, Logger: log, Registry: reg, OnEvent: onEvent})
 		events = gateway.Sinks(rec, engine)
-		wg.Add(1)
+		if notes, err = setupNotifications(cfg, st, engine, log, reg); err != nil {
+			return err
+		}
+		wg.Add(3)
 		go func() { defer wg.Done(); poller.Run(runCtx) }()
+		go func() { defer wg.Done(); notes.relay.Run(runCtx) }()
+		go func() { defer wg.Done(); _ = notes.dispatcher.Run(runCtx) }()
 	} else {
 		log.Warn("storage disabled: nothing is recorded, no incidents are detected, and the admin API and console are off")
 	}
@@ -149,6 +158,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 			IsExists:       func(err error) bool { return errors.Is(err, store.ErrExists) },
 			BootstrapToken: getenv("UNDERSTUDY_ADMIN_TOKEN"),
 			SecureCookies:  strings.HasPrefix(cfg.PublicURL, "https://"),
+			Extra:          notes.extra,
 		})
 		if err != nil {
 			return err
@@ -177,6 +187,11 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 				return names
 			})
 		onReload = append(onReload, func(next *config.Config) { curMu.Lock(); current = next; curMu.Unlock() })
+		if notes.subscribe != nil {
+			mux.Handle("/subscribe", notes.subscribe)
+			mux.Handle("/subscribe/confirm", notes.subscribe)
+			mux.Handle("/unsubscribe", notes.subscribe)
+		}
 		mux.Handle("/api/notice", notices)
 		mux.Handle("/notice.js", notices)
 		mux.Handle("/", web.New(web.Options{Source: engine, Uptime: st, Hub: hub, Page: web.Page{Name: cfg.StatusPageName, URL: cfg.PublicURL}, Logger: log}))
