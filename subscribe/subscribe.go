@@ -224,7 +224,7 @@ var texts = map[string]map[string]string{
 	"en": {
 		"title": "Subscribe to status updates", "email": "E-mail address", "components": "Only about (none ticked: everything)",
 		"submit": "Subscribe", "sent": "Check your inbox: we sent a link to confirm your subscription. It is valid for 48 hours.",
-		"confirmed": "Your subscription is confirmed. You will get an e-mail at every update.",
+		"confirmed":   "Your subscription is confirmed. You will get an e-mail at every update.",
 		"unsubscribe": "Stop receiving status e-mails?", "unsubscribe_button": "Unsubscribe",
 		"unsubscribed": "You are unsubscribed: no more status e-mails.", "bad-link": "This link is invalid or has expired.",
 		"err_email": "Please enter a valid e-mail address.", "err_form": "The form could not be read.",
@@ -234,7 +234,7 @@ var texts = map[string]map[string]string{
 	"fr": {
 		"title": "S'abonner aux nouvelles du service", "email": "Adresse e-mail", "components": "Seulement pour (rien de coché : tout)",
 		"submit": "S'abonner", "sent": "Consultez votre boîte : nous vous avons envoyé un lien pour confirmer votre abonnement. Il est valable 48 heures.",
-		"confirmed": "Votre abonnement est confirmé. Vous recevrez un e-mail à chaque nouvelle.",
+		"confirmed":   "Votre abonnement est confirmé. Vous recevrez un e-mail à chaque nouvelle.",
 		"unsubscribe": "Ne plus recevoir les e-mails d'état du service ?", "unsubscribe_button": "Se désabonner",
 		"unsubscribed": "Vous êtes désabonné : plus aucun e-mail d'état.", "bad-link": "Ce lien n'est pas valide ou a expiré.",
 		"err_email": "Saisissez une adresse e-mail valide.", "err_form": "Le formulaire n'a pas pu être lu.",

@@ -125,4 +125,3 @@ func (r *relay) notification(ctx context.Context, id int64, ev understudy.Event)
 	}
 	return notify.Notification{}, false, nil
 }
-

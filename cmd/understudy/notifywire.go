@@ -101,4 +101,3 @@ func setupNotifications(cfg *config.Config, st *store.Store, eng *incident.Engin
 	}
 	return out, nil
 }
-
