@@ -105,6 +105,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
   gateway    %[1]s   (OpenAI-compatible: POST /v1/chat/completions, GET /v1/models, /metrics, /readyz)
   simulator  %[2]s   (providers primary, secondary, backup; control API under /_sim/)
   store      %[3]s   (SQLite: events, rollups, incidents; removed at exit)
+  status     %[1]s/   (public status page, live; Statuspage API at /api/v2/summary.json; feeds /history.rss, /history.atom)
   console    %[1]s/console/   (sign in with the admin token below)
   token      %[4]s
 

@@ -55,7 +55,7 @@ func setupNotifications(cfg *config.Config, st *store.Store, eng *incident.Engin
 		}
 		channels[notify.KindWebhook] = wh
 	} else {
-		log.Warn("notifications.webhook_secrets is not set: webhook subscribers are not notified")
+		log.Info("notifications.webhook_secrets is not set: webhook subscribers are not notified")
 	}
 	out := &notifications{}
 	if e := nc.Email; e != nil {
