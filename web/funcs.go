@@ -32,6 +32,9 @@ func funcs(loc *locale) template.FuncMap {
 			return strings.Join(out, loc.T("list.separator"))
 		},
 		"icon": icon,
+		// text is an update's message in the page's language when it was
+		// written from the communication plan, else as written.
+		"text": func(u understudy.IncidentUpdate) string { return u.Text(loc.lang) },
 		"newest": func(us []understudy.IncidentUpdate) []understudy.IncidentUpdate {
 			out := slices.Clone(us)
 			slices.Reverse(out)

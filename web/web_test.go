@@ -313,3 +313,20 @@ func TestUnknownComponentKindGoesByName(t *testing.T) {
 		t.Errorf("a provider component without a kind is not shown as a provider")
 	}
 }
+
+// TestTranslatedUpdates: an update written from the communication plan is
+// shown in the reader's language; others as written.
+func TestTranslatedUpdates(t *testing.T) {
+	src := incidentSource()
+	inc := majorIncident()
+	inc.ID = 8
+	inc.Updates[0].Message = "We are investigating errors."
+	inc.Updates[0].Translations = map[string]string{"fr": "Nous analysons des erreurs."}
+	src.addIncident(inc)
+	h := newHandler(t, src, nil)
+	for lang, want := range map[string]string{"en": "We are investigating errors.", "fr": "Nous analysons des erreurs."} {
+		if b := body(t, get(t, h, "/incidents/8?lang="+lang)); !strings.Contains(b, want) {
+			t.Errorf("lang %s: no %q in the page", lang, want)
+		}
+	}
+}
