@@ -53,6 +53,8 @@ type Page struct {
 	// URL is the page's public address, e.g. "https://status.example.com";
 	// when set, pages carry a canonical link under it. Empty: none.
 	URL string
+	// Subscribe shows a link to /subscribe (e-mail subscriptions are on).
+	Subscribe bool
 }
 
 // Options configure the handler.

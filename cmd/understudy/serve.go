@@ -194,7 +194,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		}
 		mux.Handle("/api/notice", notices)
 		mux.Handle("/notice.js", notices)
-		mux.Handle("/", web.New(web.Options{Source: engine, Uptime: st, Hub: hub, Page: web.Page{Name: cfg.StatusPageName, URL: cfg.PublicURL}, Logger: log}))
+		mux.Handle("/", web.New(web.Options{Source: engine, Uptime: st, Hub: hub, Page: web.Page{Name: cfg.StatusPageName, URL: cfg.PublicURL, Subscribe: notes.subscribe != nil}, Logger: log}))
 		if getenv("UNDERSTUDY_ADMIN_TOKEN") == "" {
 			log.Info("UNDERSTUDY_ADMIN_TOKEN is not set: the admin API and console accept only tokens already in the store (set it to sign in the first time and create others)")
 		}
