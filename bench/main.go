@@ -61,9 +61,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err := runDetect(ctx, opts, stdout, stderr); err != nil {
 			return err
 		}
-		if len(opts.Phases) == 1 {
-			return nil // nothing else to build or start
+	}
+	if opts.Phases["communicate"] {
+		if err := runCommunicate(ctx, opts, getenv, stdout, stderr); err != nil {
+			return err
 		}
+	}
+	if !slices.ContainsFunc(allPhases, func(p string) bool { return opts.Phases[p] }) {
+		return nil // only opt-in phases: nothing else to build or start
 	}
 	return runBench(ctx, opts, stdout, stderr)
 }
@@ -82,7 +87,7 @@ type options struct {
 	Idle        int             // idle streams held open (e); 0 skips the test
 	IdleOpeners int             // idle streams being opened at once
 	IdleTimeout time.Duration   // to open all idle streams
-	Phases      map[string]bool // which of latency, streams, throughput, idle, resume, recording, detect run
+	Phases      map[string]bool // which of latency, streams, throughput, idle, resume, recording, detect, communicate run
 
 	ResumeStreams  int           // streams per gateway (f)
 	ResumeCut      float64       // share of them cut mid-answer
@@ -92,12 +97,14 @@ type options struct {
 	Understudy     string        // a prebuilt understudy binary; empty: build one
 	Out            string        // also write the report as Markdown here
 	Detect         detectOptions // the detect phase's
+
+	Communicate communicateOptions // the communicate phase's
 }
 
 var allPhases = []string{"latency", "streams", "throughput", "idle", "resume", "recording"}
 
 // optInPhases run only when named in -phases.
-var optInPhases = []string{"detect"}
+var optInPhases = []string{"detect", "communicate"}
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	o := options{Args: args}
@@ -123,6 +130,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.ResumeInterval, "resume-interval", 3*time.Millisecond, "resume phase: the simulator's pause between streamed tokens")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the resume phase's cut plan")
 	o.Detect.flags(fs)
+	o.Communicate.flags(fs)
 	phases := fs.String("phases", strings.Join(allPhases, ","), "comma-separated phases to run, of "+strings.Join(allPhases, ", ")+"; and "+strings.Join(optInPhases, ", ")+", only when named")
 	fs.StringVar(&o.Understudy, "understudy", "", "use this understudy binary instead of building ./cmd/understudy")
 	fs.StringVar(&o.Out, "out", "", "also write the report as Markdown to this file")
@@ -160,5 +168,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	case o.ResumeInterval < 0 || o.ResumeInterval > time.Second:
 		return o, errors.New("-resume-interval must be between 0 and 1s")
 	}
-	return o, o.Detect.validate()
+	if err := o.Detect.validate(); err != nil {
+		return o, err
+	}
+	return o, o.Communicate.validate()
 }

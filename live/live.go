@@ -24,13 +24,21 @@ type Hub struct {
 	mu   sync.Mutex
 	seq  uint64
 	subs map[chan Change]struct{}
+	done chan struct{} // closed by Close
+	once sync.Once
 	// Heartbeat is how often an idle stream gets a comment line, so proxies
 	// keep it open. Default 15s.
 	Heartbeat time.Duration
 }
 
 // New returns an empty hub.
-func New() *Hub { return &Hub{subs: map[chan Change]struct{}{}, Heartbeat: 15 * time.Second} }
+func New() *Hub {
+	return &Hub{subs: map[chan Change]struct{}{}, done: make(chan struct{}), Heartbeat: 15 * time.Second}
+}
+
+// Close ends every stream (at server shutdown, so that open pages do not
+// hold it up); clients reconnect to the next server.
+func (h *Hub) Close() { h.once.Do(func() { close(h.done) }) }
 
 // Publish sends a change to every subscriber without blocking: a
 // subscriber whose buffer is full misses it (its next change tells it to
@@ -55,7 +63,10 @@ func (h *Hub) Subscribe(ctx context.Context) <-chan Change {
 	h.subs[ch] = struct{}{}
 	h.mu.Unlock()
 	go func() {
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-h.done:
+		}
 		h.mu.Lock()
 		delete(h.subs, ch)
 		close(ch)

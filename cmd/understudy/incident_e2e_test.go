@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -138,9 +139,20 @@ func TestIncidentEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(cliGet(t, ctx, base+"/admin/v1/components", adminToken)), &comps); err != nil || len(comps.Components) != 3 {
 		t.Errorf("components: %+v %v", comps, err)
 	}
+	// A reader has the status page open (its live stream): shutting down
+	// must not wait for it.
+	liveResp, err := http.Get(base + "/live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer liveResp.Body.Close()
+	stopped := time.Now()
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("serve returned %v", err)
+	}
+	if d := time.Since(stopped); d > 5*time.Second {
+		t.Errorf("shutdown took %s with a status page open, want it not to wait for the stream", d)
 	}
 }
 

@@ -241,6 +241,9 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		o.ready(ln.Addr())
 	}
 
+	if hub != nil {
+		srv.RegisterOnShutdown(hub.Close) // open status pages must not hold up a shutdown
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
