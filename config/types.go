@@ -182,6 +182,10 @@ type Route struct {
 	Hedge Hedge `yaml:"hedge"`
 	// SLO is the route's service level objective.
 	SLO SLO `yaml:"slo"`
+	// Degrade is the degradation ladder used when no target can answer, in
+	// order. Available now: "notice" (an honest answer in the user's
+	// language with the status page link and ETA). Default none: a 503.
+	Degrade []string `yaml:"degrade"`
 	// Notice is a short text per language (e.g. {en: "…", fr: "…"}) shown
 	// to users while the route's component is not operational: in replies
 	// served by degraded modes, by GET /api/notice and the embeddable

@@ -323,6 +323,16 @@ func (v *validator) routes(rs []Route, providers map[string]int, ps []Provider) 
 		}
 		v.positive(path+".resume.window", r.Resume.Window)
 		v.slo(path+".slo", r.SLO)
+		for j, step := range r.Degrade {
+			sp := fmt.Sprintf("%s.degrade[%d]", path, j)
+			switch step {
+			case DegradeNotice:
+			case "cache", "faq", "handoff":
+				v.add(sp, step, "degradation step %q is not available yet (available: %s)", step, DegradeNotice)
+			default:
+				v.add(sp, step, "unknown degradation step %q (available: %s)", step, DegradeNotice)
+			}
+		}
 	}
 }
 
@@ -544,3 +554,6 @@ func (v *validator) notifications(n Notifications) {
 		}
 	}
 }
+
+// Degradation steps (routes[].degrade).
+const DegradeNotice = "notice"

@@ -58,17 +58,21 @@ type Options struct {
 	// Notices, when set, adds the route's status to responses while it is
 	// not operational (X-Understudy-Status, -Incident, -Status-Page).
 	Notices NoticeSource
+	// Degrader writes degraded answers for routes with a degradation
+	// ladder. Nil: a route no target can serve answers 503.
+	Degrader Degrader
 }
 
 // Gateway serves /v1/chat/completions and /v1/models.
 type Gateway struct {
-	clk     clockwork.Clock
-	log     *slog.Logger
-	events  EventSink
-	notices NoticeSource
-	rnd     func() float64
-	client  *http.Client
-	metrics *metrics
+	clk      clockwork.Clock
+	log      *slog.Logger
+	events   EventSink
+	notices  NoticeSource
+	degrader Degrader
+	rnd      func() float64
+	client   *http.Client
+	metrics  *metrics
 
 	rt       atomic.Pointer[runtime]
 	inflight atomic.Int64
@@ -102,7 +106,7 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 		o.Transport = NewTransport()
 	}
 	g := &Gateway{
-		clk: o.Clock, log: o.Logger, events: o.Events, rnd: o.Rand, notices: o.Notices,
+		clk: o.Clock, log: o.Logger, events: o.Events, rnd: o.Rand, notices: o.Notices, degrader: o.Degrader,
 		client:  &http.Client{Transport: o.Transport, CheckRedirect: noRedirects},
 		metrics: newMetrics(o.Registry),
 		probes:  make(map[*target]context.CancelFunc),

@@ -51,6 +51,8 @@ type exchange struct {
 	race *race
 	// raced are targets already attempted as hedges: the loop skips them.
 	raced map[*target]bool
+	// acceptLanguage is the client's Accept-Language, for degraded answers.
+	acceptLanguage string
 	// ttft and usage of the answer that served the request.
 	ttft  time.Duration
 	usage *chat.Usage
@@ -388,9 +390,12 @@ func (x *exchange) exhausted() {
 		x.returnUpstream(routeTarget{}, x.lastFinal)
 		return
 	}
-	x.finish(routeTarget{}, "unavailable", &provider.Failure{Class: understudy.ClassServer})
 	x.g.emit(understudy.Event{Type: understudy.EventRouteExhausted, Route: x.route.name,
 		Message: "no target could answer: " + strings.Join(x.notes, "; ")})
+	if x.degrade() {
+		return
+	}
+	x.finish(routeTarget{}, "unavailable", &provider.Failure{Class: understudy.ClassServer})
 	x.routeHeaders()
 	writeError(x.w, x.g.log, &understudy.Error{
 		Code:       understudy.EUNAVAILABLE,

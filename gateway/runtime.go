@@ -37,6 +37,7 @@ type route struct {
 	minRate    float64
 	rateWindow time.Duration
 	hedge      config.Hedge
+	degrade    []string // the degradation ladder, in order
 }
 
 type apiKey struct {
@@ -74,7 +75,7 @@ func (g *Gateway) build(cfg *config.Config, prev *runtime) (*runtime, error) {
 	}
 	for _, rc := range cfg.Routes {
 		r := &route{name: rc.Name, selection: rc.Selection, timeouts: rc.Timeouts, retry: rc.Retry, resumeDisabled: rc.Resume.Disabled,
-			minRate: rc.Resume.MinChunksPerSecond, rateWindow: rc.Resume.Window.D(), hedge: rc.Hedge}
+			minRate: rc.Resume.MinChunksPerSecond, rateWindow: rc.Resume.Window.D(), hedge: rc.Hedge, degrade: rc.Degrade}
 		if prev != nil {
 			if old, ok := prev.routes[rc.Name]; ok && old.retry == rc.Retry {
 				r.budget = old.budget

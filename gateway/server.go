@@ -158,7 +158,8 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 	timer := g.clk.AfterFunc(total, func() { cancel(errDeadline) })
 	defer timer.Stop()
 	now := g.clk.Now()
-	x := &exchange{g: g, rt: rt, route: route, req: req, key: key, w: w, start: now, deadlineAt: now.Add(total)}
+	x := &exchange{g: g, rt: rt, route: route, req: req, key: key, w: w, start: now, deadlineAt: now.Add(total),
+		acceptLanguage: r.Header.Get("Accept-Language")}
 	x.run(ctx)
 }
 

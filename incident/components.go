@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/understudy/understudy/config"
 	"github.com/understudy/understudy/gateway"
 	"github.com/understudy/understudy/health"
+	"github.com/understudy/understudy/notice"
 )
 
 // compState is a component's shown status and its hysteresis.
@@ -283,3 +285,39 @@ func (e *Engine) Notice(route, lang string) (understudy.RouteNotice, string, boo
 
 // Languages are the communication plan's languages, the default first.
 func (e *Engine) Languages() []string { return e.plan.Load().Languages }
+
+var statusWord = map[string]string{"en": " Status: ", "fr": " État du service : "}
+
+// NoticeAnswer is the honest answer a route gives when no target can serve
+// it (its "notice" degradation step): the route's notice in the language
+// acceptLanguage prefers, with the status page link. It never blocks.
+func (e *Engine) NoticeAnswer(route, acceptLanguage string) (string, string) {
+	plan := e.plan.Load()
+	cfg := e.cfg.Load()
+	lang := notice.Negotiate("", acceptLanguage, plan.Languages)
+	n, ok := e.RouteNotice(route)
+	if !ok { // no incident yet: the route itself is the news
+		n = understudy.RouteNotice{Route: route, Status: understudy.ComponentMajorOutage, Components: []string{route}, Since: e.clk.Now()}
+	}
+	var custom map[string]string
+	for _, r := range cfg.Routes {
+		if r.Name == route {
+			custom = r.Notice
+		}
+	}
+	text, ok := plan.Notice(custom, n, lang)
+	if !ok {
+		return "", lang
+	}
+	if page := strings.TrimRight(cfg.PublicURL, "/"); page != "" {
+		if n.Incident != 0 {
+			page += "/incidents/" + strconv.FormatInt(n.Incident, 10)
+		}
+		w := statusWord[lang]
+		if w == "" {
+			w = statusWord["en"]
+		}
+		text += w + page
+	}
+	return text, lang
+}

@@ -53,6 +53,7 @@ var (
 	_ Gateway = (*gateway.Gateway)(nil)
 
 	_ gateway.NoticeSource = (*Engine)(nil)
+	_ gateway.Degrader     = (*Engine)(nil)
 )
 
 // Author of the engine's own changes.

@@ -100,7 +100,7 @@ func newHarnessWith(t *testing.T, cfgText string, adjust func(*incident.Options,
 	}
 	h.status = opts.Status
 	h.eng = incident.New(cfg, opts)
-	h.gw, err = gateway.New(cfg, gateway.Options{Clock: h.clk, Logger: log, Events: h.eng, Notices: h.eng, Rand: func() float64 { return 0.5 }})
+	h.gw, err = gateway.New(cfg, gateway.Options{Clock: h.clk, Logger: log, Events: h.eng, Notices: h.eng, Degrader: h.eng, Rand: func() float64 { return 0.5 }})
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}

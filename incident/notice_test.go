@@ -2,8 +2,10 @@ package incident_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,5 +90,64 @@ func TestInBandNotices(t *testing.T) {
 	}
 	if _, n := get("route=assistant", ""); n.Active {
 		t.Errorf("recovered route: notice %+v", n)
+	}
+}
+
+// TestNoticeDegradation: with `degrade: [notice]`, a route no target can
+// serve answers with an honest, valid chat completion in the user's
+// language (streamed or not) instead of a 503; users served that way count
+// as degraded, so an incident opens, and the answer then links to it.
+func TestNoticeDegradation(t *testing.T) {
+	h := newHarness(t, strings.Replace(baseConfig, "    retry: {budget: 0", "    degrade: [notice]\n    retry: {budget: 0", 1))
+	h.second()
+	h.fault("primary", simulate.Fault{Kind: simulate.KindServerError})
+	h.fault("secondary", simulate.Fault{Kind: simulate.KindServerError})
+	post := func(stream bool, lang string) (*http.Response, string) {
+		t.Helper()
+		body := `{"model":"assistant","stream":` + strconv.FormatBool(stream) + `,"messages":[{"role":"user","content":"Bonjour"}]}`
+		req, _ := http.NewRequestWithContext(h.ctx, http.MethodPost, h.srv.URL+"/v1/chat/completions", strings.NewReader(body))
+		req.Header.Set("Accept-Language", lang)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		return resp, b.String()
+	}
+	resp, body := post(false, "fr-FR,fr;q=0.9")
+	var c struct {
+		Object  string `json:"object"`
+		Choices []struct {
+			Message struct {
+				Role, Content string
+			} `json:"message"`
+			FinishReason string `json:"finish_reason"`
+		} `json:"choices"`
+	}
+	if err := json.Unmarshal([]byte(body), &c); err != nil || resp.StatusCode != 200 || c.Object != "chat.completion" || len(c.Choices) != 1 ||
+		c.Choices[0].FinishReason != "stop" || !strings.HasPrefix(c.Choices[0].Message.Content, "Nous rencontrons des difficultés avec assistant") {
+		t.Fatalf("degraded answer: %d %s (%v)", resp.StatusCode, body, err)
+	}
+	if resp.Header.Get("X-Understudy-Mode") != "notice" || resp.Header.Get("Content-Language") != "fr" {
+		t.Errorf("headers %v", resp.Header)
+	}
+	resp, body = post(true, "en")
+	if resp.StatusCode != 200 || !strings.Contains(body, `"content":"We are having trouble with assistant`) || !strings.HasSuffix(strings.TrimSpace(body), "data: [DONE]") {
+		t.Errorf("streamed degraded answer: %d %s", resp.StatusCode, body)
+	}
+	for range 10 {
+		post(false, "en")
+		h.tick()
+		h.clk.Advance(time.Second)
+	}
+	incs := h.incidents(true)
+	if len(incs) != 1 || !slices.Contains(incs[0].Components, "assistant") {
+		t.Fatalf("incidents %s; want one on assistant (users were served degraded)", fmtIncidents(incs))
+	}
+	_, body = post(false, "en")
+	if want := "Status: https://status.example.com/incidents/" + strconv.FormatInt(incs[0].ID, 10); !strings.Contains(body, want) {
+		t.Errorf("answer %s; want the incident's link %q", body, want)
 	}
 }

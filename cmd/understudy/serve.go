@@ -131,7 +131,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 
 	gwOpts := gateway.Options{Logger: log, Registry: reg, Events: events}
 	if engine != nil {
-		gwOpts.Notices = engine
+		gwOpts.Notices, gwOpts.Degrader = engine, engine
 	}
 	gw, err := gateway.New(cfg, gwOpts)
 	if err != nil {
