@@ -5,6 +5,7 @@ package chat
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,12 @@ type Request struct {
 	Messages     []Message
 	User         string
 	N            int // choices asked for; 0 when not given (one)
+	// Cacheable: a plain conversation (no tools or functions, one choice)
+	// whose answer may be served again to the same conversation.
+	Cacheable bool
+	// ConversationKey identifies the normalized conversation: SHA-256 of
+	// the messages (and response_format) as compact JSON.
+	ConversationKey [32]byte
 
 	body                 []byte
 	modelStart, modelEnd int // the model value's bytes in body
@@ -117,6 +124,20 @@ func ParseRequest(body []byte) (*Request, error) {
 		}
 		r.Messages[i].Content = c
 	}
+	r.Cacheable = r.N <= 1 && raw["tools"] == nil && raw["functions"] == nil
+	h := sha256.New()
+	var buf bytes.Buffer
+	if json.Compact(&buf, msgs) == nil {
+		h.Write(buf.Bytes())
+	}
+	if rf, ok := raw["response_format"]; ok {
+		buf.Reset()
+		if json.Compact(&buf, rf) == nil {
+			h.Write([]byte{0})
+			h.Write(buf.Bytes())
+		}
+	}
+	h.Sum(r.ConversationKey[:0])
 	return r, nil
 }
 

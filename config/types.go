@@ -183,15 +183,29 @@ type Route struct {
 	// SLO is the route's service level objective.
 	SLO SLO `yaml:"slo"`
 	// Degrade is the degradation ladder used when no target can answer, in
-	// order. Available now: "notice" (an honest answer in the user's
-	// language with the status page link and ETA). Default none: a 503.
+	// order. Available now: "cache" (a recent answer to the same
+	// conversation) and "notice" (an honest answer in the user's language
+	// with the status page link and ETA). Default none: a 503.
 	Degrade []string `yaml:"degrade"`
+	// Cache bounds the answers kept for the "cache" step.
+	Cache Cache `yaml:"cache"`
 	// Notice is a short text per language (e.g. {en: "…", fr: "…"}) shown
 	// to users while the route's component is not operational: in replies
 	// served by degraded modes, by GET /api/notice and the embeddable
 	// banner. Placeholders as in communication templates. Default none
 	// (the built-in text of the communication plan is used by the API).
 	Notice map[string]string `yaml:"notice"`
+}
+
+// Cache is a route's answer cache: recent successful answers per
+// normalized conversation (exact match on the messages), used by the
+// "cache" degradation step.
+type Cache struct {
+	// TTL is how long an answer may be served again. Default 1h.
+	TTL Duration `yaml:"ttl"`
+	// MaxBytes bounds the cache's memory (least recently used out first).
+	// Default 8 MiB.
+	MaxBytes int `yaml:"max_bytes"`
 }
 
 // SLO is a route's objective: availability (requests served by a model,

@@ -323,14 +323,16 @@ func (v *validator) routes(rs []Route, providers map[string]int, ps []Provider) 
 		}
 		v.positive(path+".resume.window", r.Resume.Window)
 		v.slo(path+".slo", r.SLO)
+		v.positive(path+".cache.ttl", r.Cache.TTL)
+		v.atLeast(path+".cache.max_bytes", r.Cache.MaxBytes, 1024)
 		for j, step := range r.Degrade {
 			sp := fmt.Sprintf("%s.degrade[%d]", path, j)
 			switch step {
-			case DegradeNotice:
-			case "cache", "faq", "handoff":
-				v.add(sp, step, "degradation step %q is not available yet (available: %s)", step, DegradeNotice)
+			case DegradeNotice, DegradeCache:
+			case "faq", "handoff":
+				v.add(sp, step, "degradation step %q is not available yet (available: cache, notice)", step)
 			default:
-				v.add(sp, step, "unknown degradation step %q (available: %s)", step, DegradeNotice)
+				v.add(sp, step, "unknown degradation step %q (available: cache, notice)", step)
 			}
 		}
 	}
@@ -556,4 +558,7 @@ func (v *validator) notifications(n Notifications) {
 }
 
 // Degradation steps (routes[].degrade).
-const DegradeNotice = "notice"
+const (
+	DegradeCache  = "cache"
+	DegradeNotice = "notice"
+)

@@ -57,6 +57,9 @@ type result struct {
 	committed bool              // bytes reached the client: no failover possible
 	ttft      time.Duration
 	usage     *chat.Usage
+	// answer is choice 0's text when the answer is plain text that ended
+	// normally (no tool calls): what the answer cache keeps. "" otherwise.
+	answer string
 }
 
 // attempt sends the request to t once. On success it has written the answer
@@ -144,6 +147,10 @@ func (x *exchange) whole(ctx context.Context, t routeTarget, resp *http.Response
 	if len(r.Choices) == 0 {
 		return result{fail: &provider.Failure{Class: understudy.ClassServer, Status: resp.StatusCode, Message: "upstream response has no choices"}}
 	}
+	answer := ""
+	if x.route.cache != nil && x.req.Cacheable && len(r.Choices) == 1 && r.Choices[0].FinishReason != nil && *r.Choices[0].FinishReason == "stop" {
+		answer = plainAnswer(body)
+	}
 	ttft := x.g.clk.Since(start)
 	if !x.claim(t.target) {
 		return result{fail: &provider.Failure{Class: understudy.ClassCanceled, Message: errHedgeLost.Error()}, lost: true}
@@ -154,7 +161,27 @@ func (x *exchange) whole(ctx context.Context, t routeTarget, resp *http.Response
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	x.w.WriteHeader(http.StatusOK)
 	_, _ = x.w.Write(body)
-	return result{committed: true, ttft: ttft, usage: r.Usage}
+	return result{committed: true, ttft: ttft, usage: r.Usage, answer: answer}
+}
+
+// plainAnswer is choice 0's message content when it is a plain string and
+// the message has no tool calls; "" otherwise.
+func plainAnswer(body []byte) string {
+	var r struct {
+		Choices []struct {
+			Message struct {
+				Content   *string         `json:"content"`
+				ToolCalls json.RawMessage `json:"tool_calls"`
+			} `json:"message"`
+		} `json:"choices"`
+	}
+	if json.Unmarshal(body, &r) != nil || len(r.Choices) != 1 || r.Choices[0].Message.Content == nil {
+		return ""
+	}
+	if tc := r.Choices[0].Message.ToolCalls; len(tc) > 0 && string(tc) != "null" && string(tc) != "[]" {
+		return ""
+	}
+	return *r.Choices[0].Message.Content
 }
 
 // setHeaders names the route, the target that served and the attempts made.

@@ -22,12 +22,15 @@ type metrics struct {
 	reloads     *prometheus.CounterVec
 	probes      *prometheus.CounterVec
 	hedges      *prometheus.CounterVec
+	cache       *prometheus.CounterVec
 }
 
 var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20, 40, 80, 120}
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "understudy_cache_lookups_total",
+			Help: "Answer cache lookups of the degradation ladder, by route and result (hit, miss)."}, []string{"route", "result"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "understudy_requests_total",
 			Help: "Client requests by route, serving target and outcome (primary, failover, stream_broken, upstream_error, unavailable, deadline, client_canceled, rejected)."},
 			[]string{"route", "target", "outcome"}),
@@ -58,7 +61,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		hedges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "understudy_hedges_total",
 			Help: "Hedged attempts started, by route and hedge target."}, []string{"route", "target"}),
 	}
-	reg.MustRegister(m.requests, m.attempts, m.failovers, m.duration, m.ttft, m.breaker, m.malformed,
+	reg.MustRegister(m.cache, m.requests, m.attempts, m.failovers, m.duration, m.ttft, m.breaker, m.malformed,
 		m.missingDone, m.shed, m.tokens, m.inflight, m.reloads, m.probes, m.hedges)
 	return m
 }

@@ -307,6 +307,15 @@ func describe(f *provider.Failure) string {
 
 func (x *exchange) succeeded(t routeTarget, res result) {
 	x.ttft, x.usage = res.ttft, res.usage
+	if x.route.cache != nil && x.req.Cacheable {
+		answer := res.answer
+		if x.stream != nil && !x.stream.tools && !x.stream.multi {
+			answer = x.stream.text.String()
+		}
+		if answer != "" {
+			x.route.cache.put(x.req.ConversationKey, answer, t.model, x.g.clk.Now())
+		}
+	}
 	if x.stream != nil && x.stream.broken != nil {
 		// A continued stream: count every attempt's reported tokens.
 		sum := x.stream.usage

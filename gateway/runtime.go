@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -38,6 +39,12 @@ type route struct {
 	rateWindow time.Duration
 	hedge      config.Hedge
 	degrade    []string // the degradation ladder, in order
+	// cache keeps answers for the "cache" step; nil when the ladder has none.
+	cache *answerCache
+	// cacheSettings are the cache's, to keep it across reloads.
+	cacheSettings config.Cache
+	// notice: the route has its own notice text, added to cached answers.
+	notice bool
 }
 
 type apiKey struct {
@@ -79,6 +86,17 @@ func (g *Gateway) build(cfg *config.Config, prev *runtime) (*runtime, error) {
 		if prev != nil {
 			if old, ok := prev.routes[rc.Name]; ok && old.retry == rc.Retry {
 				r.budget = old.budget
+			}
+		}
+		r.cacheSettings, r.notice = rc.Cache, len(rc.Notice) > 0
+		if slices.Contains(rc.Degrade, config.DegradeCache) {
+			if prev != nil {
+				if old, ok := prev.routes[rc.Name]; ok && old.cache != nil && old.cacheSettings == rc.Cache {
+					r.cache = old.cache
+				}
+			}
+			if r.cache == nil {
+				r.cache = newAnswerCache(rc.Cache.MaxBytes, rc.Cache.TTL.D())
 			}
 		}
 		if r.budget == nil {

@@ -151,3 +151,39 @@ func TestNoticeDegradation(t *testing.T) {
 		t.Errorf("answer %s; want the incident's link %q", body, want)
 	}
 }
+
+// TestLadderCacheThenNotice: the ladder in order — a cached answer (with
+// the route's own notice added) for a conversation already answered, the
+// notice for a new one.
+func TestLadderCacheThenNotice(t *testing.T) {
+	cfg := strings.Replace(baseConfig, "    retry: {budget: 0", "    degrade: [cache, notice]\n    notice: {en: \"Our assistant is degraded; details on the status page.\"}\n    retry: {budget: 0", 1)
+	h := newHarness(t, cfg)
+	ask := func(q string) (string, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(h.ctx, http.MethodPost, h.srv.URL+"/v1/chat/completions",
+			strings.NewReader(`{"model":"assistant","messages":[{"role":"user","content":"`+q+`"}]}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var c struct {
+			Choices []struct{ Message struct{ Content string } } `json:"choices"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&c)
+		if resp.StatusCode != 200 || len(c.Choices) == 0 {
+			t.Fatalf("%q: HTTP %d", q, resp.StatusCode)
+		}
+		return resp.Header.Get("X-Understudy-Mode"), c.Choices[0].Message.Content
+	}
+	_, first := ask("Why is the sky blue?")
+	h.fault("primary", simulate.Fault{Kind: simulate.KindServerError})
+	h.fault("secondary", simulate.Fault{Kind: simulate.KindServerError})
+	mode, text := ask("Why is the sky blue?")
+	if mode != "degraded_cache" || text != first+"\n\n— Our assistant is degraded; details on the status page. Status: https://status.example.com" {
+		t.Errorf("cached: %s %q", mode, text)
+	}
+	if mode, text := ask("Something new"); mode != "notice" || !strings.HasPrefix(text, "Our assistant is degraded") {
+		t.Errorf("new conversation: %s %q", mode, text)
+	}
+}
