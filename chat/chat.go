@@ -25,10 +25,8 @@ type Request struct {
 	N            int // choices asked for; 0 when not given (one)
 	// Cacheable: a plain conversation (no tools or functions, one choice)
 	// whose answer may be served again to the same conversation.
-	Cacheable bool
-	// ConversationKey identifies the normalized conversation: SHA-256 of
-	// the messages (and response_format) as compact JSON.
-	ConversationKey [32]byte
+	Cacheable          bool
+	msgsRaw, formatRaw json.RawMessage // for ConversationKey
 
 	body                 []byte
 	modelStart, modelEnd int // the model value's bytes in body
@@ -125,20 +123,29 @@ func ParseRequest(body []byte) (*Request, error) {
 		r.Messages[i].Content = c
 	}
 	r.Cacheable = r.N <= 1 && raw["tools"] == nil && raw["functions"] == nil
+	r.msgsRaw, r.formatRaw = msgs, raw["response_format"]
+	return r, nil
+}
+
+// ConversationKey identifies the normalized conversation: the SHA-256 of
+// the messages (and response_format) as compact JSON. Computed when asked
+// (only routes with an answer cache need it).
+func (r *Request) ConversationKey() [32]byte {
 	h := sha256.New()
 	var buf bytes.Buffer
-	if json.Compact(&buf, msgs) == nil {
+	if json.Compact(&buf, r.msgsRaw) == nil {
 		h.Write(buf.Bytes())
 	}
-	if rf, ok := raw["response_format"]; ok {
+	if len(r.formatRaw) > 0 {
 		buf.Reset()
-		if json.Compact(&buf, rf) == nil {
+		if json.Compact(&buf, r.formatRaw) == nil {
 			h.Write([]byte{0})
 			h.Write(buf.Bytes())
 		}
 	}
-	h.Sum(r.ConversationKey[:0])
-	return r, nil
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
 }
 
 // scan walks the top-level object once, returning each field's raw value

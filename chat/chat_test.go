@@ -165,3 +165,27 @@ func TestBodyIsByteExact(t *testing.T) {
 		}
 	}
 }
+
+func TestConversationKey(t *testing.T) {
+	key := func(body string) [32]byte {
+		t.Helper()
+		r, err := ParseRequest([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.ConversationKey()
+	}
+	a := key(`{"model":"a","messages":[{"role":"user","content":"hi"}]}`)
+	if b := key(`{"model":"b", "stream":true, "messages": [ {"role": "user", "content": "hi"} ]}`); a != b {
+		t.Error("whitespace, model and stream changed the key")
+	}
+	for _, other := range []string{
+		`{"model":"a","messages":[{"role":"user","content":"Hi"}]}`,
+		`{"model":"a","messages":[{"role":"system","content":"hi"}]}`,
+		`{"model":"a","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_object"}}`,
+	} {
+		if key(other) == a {
+			t.Errorf("%s has the same key", other)
+		}
+	}
+}

@@ -26,7 +26,7 @@ func (x *exchange) degrade() bool {
 			if x.route.cache == nil || !x.req.Cacheable {
 				continue
 			}
-			e, ok := x.route.cache.get(x.req.ConversationKey, x.g.clk.Now())
+			e, ok := x.route.cache.get(x.req.ConversationKey(), x.g.clk.Now())
 			if !ok {
 				continue
 			}

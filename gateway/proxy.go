@@ -313,7 +313,7 @@ func (x *exchange) succeeded(t routeTarget, res result) {
 			answer = x.stream.text.String()
 		}
 		if answer != "" {
-			x.route.cache.put(x.req.ConversationKey, answer, t.model, x.g.clk.Now())
+			x.route.cache.put(x.req.ConversationKey(), answer, t.model, x.g.clk.Now())
 		}
 	}
 	if x.stream != nil && x.stream.broken != nil {
