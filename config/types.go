@@ -65,6 +65,11 @@ type Key struct {
 	// RequestsPerMinute caps this key; over it the gateway answers 429 with
 	// Retry-After. Default 0 = unlimited.
 	RequestsPerMinute int `yaml:"requests_per_minute"`
+	// TokensPerMinute caps the tokens (prompt + completion, as the
+	// providers report them) this key's requests use per minute; once a
+	// minute's total reaches it, further requests get 429 with Retry-After
+	// until the next minute. Default 0 = unlimited.
+	TokensPerMinute int `yaml:"tokens_per_minute"`
 }
 
 // Provider kinds.

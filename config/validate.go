@@ -164,6 +164,7 @@ func (v *validator) keys(keys []Key) {
 		}
 		v.oneOf(path+".priority", k.Priority, PriorityCritical, PriorityDefault, PriorityBatch)
 		v.atLeast(path+".requests_per_minute", k.RequestsPerMinute, 0)
+		v.atLeast(path+".tokens_per_minute", k.TokensPerMinute, 0)
 	}
 }
 

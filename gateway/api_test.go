@@ -239,6 +239,32 @@ func TestShedding(t *testing.T) {
 	})
 }
 
+// TestKeyTokenLimit: once a key's requests have used its tokens for the
+// minute, it gets 429 with Retry-After until the next minute.
+func TestKeyTokenLimit(t *testing.T) {
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 11, 23, 12, 0, 10, 0, time.UTC))
+	h := newHarness(t, withClock(clk), withConfig(strings.Replace(baseConfig, `{name: test, key: "${TEST_KEY}"}`, `{name: test, key: "${TEST_KEY}", tokens_per_minute: 20}`, 1)))
+	ctx := testCtx(t)
+	first := h.ask(ctx)
+	if first.err != nil || first.usage == 0 {
+		t.Fatalf("first request: %v (usage %d)", first.err, first.usage)
+	}
+	n := 1
+	for ; int64(n)*first.usage < 20; n++ {
+		if got := h.ask(ctx); got.err != nil {
+			t.Fatalf("request %d within the budget: %v", n+1, got.err)
+		}
+	}
+	status, header, body := h.raw(ctx, `{"model":"assistant","messages":[{"role":"user","content":"hi"}]}`)
+	if status != 429 || header.Get("Retry-After") != "50" || !strings.Contains(body, "tokens for this minute") {
+		t.Errorf("after %d requests of %d tokens: %d Retry-After %q: %s, want 429", n, first.usage, status, header.Get("Retry-After"), body)
+	}
+	clk.Advance(50 * time.Second)
+	if got := h.ask(ctx); got.err != nil {
+		t.Errorf("next minute: %v", got.err)
+	}
+}
+
 func TestMaxAttempts(t *testing.T) {
 	h := newHarness(t, withConfig(strings.Replace(baseConfig, "retry: {backoff: 1ms}", "retry: {backoff: 1ms, max_attempts: 1}", 1)))
 	ctx := testCtx(t)

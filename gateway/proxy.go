@@ -359,6 +359,9 @@ func (x *exchange) finish(t routeTarget, outcome string, f *provider.Failure) {
 	}
 	if x.usage != nil {
 		o.PromptTokens, o.CompletionTokens = x.usage.PromptTokens, x.usage.CompletionTokens
+		if x.key != nil && x.key.tokens != nil {
+			x.key.tokens.spend(x.usage.PromptTokens + x.usage.CompletionTokens)
+		}
 	}
 	x.g.recordOutcome(o)
 	if f != nil && outcome != "client_canceled" {

@@ -51,6 +51,7 @@ type apiKey struct {
 	name     string
 	priority string
 	limiter  *rateLimiter // nil when unlimited
+	tokens   *tokenBudget // nil when unlimited
 }
 
 // build makes a runtime from cfg, reusing targets (and so their breakers and
@@ -68,6 +69,16 @@ func (g *Gateway) build(cfg *config.Config, prev *runtime) (*runtime, error) {
 	}
 	for _, k := range cfg.Keys {
 		ak := &apiKey{name: k.Name, priority: k.Priority}
+		if k.TokensPerMinute > 0 {
+			ak.tokens = &tokenBudget{clk: g.clk, perMinute: int64(k.TokensPerMinute)}
+			if prev != nil {
+				for _, old := range prev.keys {
+					if old.name == k.Name && old.tokens != nil && old.tokens.perMinute == int64(k.TokensPerMinute) {
+						ak.tokens = old.tokens
+					}
+				}
+			}
+		}
 		if k.RequestsPerMinute > 0 {
 			ak.limiter = newRateLimiter(g.clk, k.RequestsPerMinute)
 			if prev != nil {
@@ -214,4 +225,43 @@ func (l *rateLimiter) allow() (bool, int64) {
 	}
 	l.count++
 	return true, 0
+}
+
+// tokenBudget counts a key's tokens in fixed one-minute windows.
+type tokenBudget struct {
+	clk       clockwork.Clock
+	perMinute int64
+	mu        sync.Mutex
+	window    int64
+	used      int64
+}
+
+// allow reports whether the key may start a request now; when not, how many
+// seconds until the window resets.
+func (b *tokenBudget) allow() (bool, int64) {
+	now := b.clk.Now()
+	w := now.Unix() / 60
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if w != b.window {
+		b.window, b.used = w, 0
+	}
+	if b.used >= b.perMinute {
+		return false, (w+1)*60 - now.Unix()
+	}
+	return true, 0
+}
+
+// spend records tokens used by a request that ended now.
+func (b *tokenBudget) spend(n int) {
+	if n <= 0 {
+		return
+	}
+	w := b.clk.Now().Unix() / 60
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if w != b.window {
+		b.window, b.used = w, 0
+	}
+	b.used += int64(n)
 }

@@ -96,6 +96,15 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 		g.metrics.requests.WithLabelValues(route, "", "rejected").Inc()
 		writeError(w, g.log, err)
 	}
+	if key.tokens != nil {
+		if ok, wait := key.tokens.allow(); !ok {
+			g.metrics.shed.WithLabelValues("key_token_limit").Inc()
+			e := understudy.Errorf(understudy.ERATELIMITED, "key %q has used its %d tokens for this minute", key.name, key.tokens.perMinute)
+			e.RetryAfter = time.Duration(wait) * time.Second
+			writeError(w, g.log, e)
+			return
+		}
+	}
 	if key.limiter != nil {
 		if ok, wait := key.limiter.allow(); !ok {
 			g.metrics.shed.WithLabelValues("key_rate_limit").Inc()
