@@ -14,6 +14,7 @@ import (
 
 	"github.com/understudy/understudy"
 	"github.com/understudy/understudy/chat"
+	"github.com/understudy/understudy/config"
 	"github.com/understudy/understudy/health"
 )
 
@@ -150,11 +151,18 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 	defer g.inflight.Add(-1)
 	g.metrics.inflight.Inc()
 	defer g.metrics.inflight.Dec()
-	if max := rt.cfg.Limits.MaxInflight; max > 0 && n > int64(max) {
+	if limit := rt.cfg.Limits.MaxInflight; limit > 0 && n > inflightLimit(key.priority, limit) {
 		g.metrics.shed.WithLabelValues("inflight_limit").Inc()
 		now := g.clk.Now()
+		// Lower priorities are shed first; the route's degradation ladder
+		// answers them when it can, else an explicit 503.
+		x := &exchange{g: g, rt: rt, route: route, req: req, key: key, w: w, start: now, deadlineAt: now,
+			acceptLanguage: r.Header.Get("Accept-Language")}
+		if x.degrade() {
+			return
+		}
 		g.recordOutcome(understudy.Outcome{Time: now, Route: route.name, Class: understudy.ClassOverloaded, Mode: "unavailable", Stream: req.Stream})
-		e := understudy.Errorf(understudy.EUNAVAILABLE, "the gateway is at capacity (%d requests in flight); retry shortly", max)
+		e := understudy.Errorf(understudy.EUNAVAILABLE, "the gateway is at capacity for %s traffic (%d requests in flight); retry shortly", key.priority, n-1)
 		e.RetryAfter = rt.cfg.Limits.ShedRetryAfter.D()
 		writeError(w, g.log, e)
 		return
@@ -170,6 +178,20 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{g: g, rt: rt, route: route, req: req, key: key, w: w, start: now, deadlineAt: now.Add(total),
 		acceptLanguage: r.Header.Get("Accept-Language")}
 	x.run(ctx)
+}
+
+// inflightLimit is how many requests may be in flight when one of priority
+// arrives: batch traffic is shed beyond 70 % of max_inflight, default
+// beyond 90 %, critical only at max_inflight, so that important traffic
+// keeps its room under overload.
+func inflightLimit(priority string, limit int) int64 {
+	switch priority {
+	case config.PriorityBatch:
+		return int64(max(1, limit*7/10))
+	case config.PriorityCritical:
+		return int64(limit)
+	}
+	return int64(max(1, limit*9/10))
 }
 
 // noticeHeaders tells the client, on every answer, that the route is not
