@@ -94,6 +94,7 @@ func (c *Config) ApplyDefaults() {
 	c.Incidents.applyDefaults()
 	setDefault(&c.StatusPageName, "Understudy")
 	setDefault(&c.Notifications.MaxAttempts, 8)
+	setDefault(&c.FAQ.Threshold, 0.5)
 	if e := c.Notifications.Email; e != nil {
 		setDefault(&e.Port, 587)
 	}

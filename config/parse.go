@@ -113,6 +113,7 @@ func (c *Config) expandEnv(getenv func(string) string) {
 	x.str(&c.Listen, "listen")
 	x.str(&c.PublicURL, "public_url")
 	x.str(&c.Storage.SQLite, "storage.sqlite")
+	x.str(&c.FAQ.Dir, "faq.dir")
 	x.secret(&c.Storage.PostgresDSN, "storage.postgres_dsn")
 	for i := range c.Keys {
 		x.secret(&c.Keys[i].Key, fmt.Sprintf("keys[%d].key", i))

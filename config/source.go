@@ -94,7 +94,7 @@ func joinPath(parent, key string) string {
 }
 
 // fractionPaths are the float fields that also accept a percentage ("20%").
-var fractionPaths = regexp.MustCompile(`^(routes\[\d+\]\.retry\.budget|providers\[\d+\]\.breaker\.failure_rate|routes\[\d+\]\.slo\.(availability|latency_target)|incidents\.\w+\.threshold)$`)
+var fractionPaths = regexp.MustCompile(`^(routes\[\d+\]\.retry\.budget|providers\[\d+\]\.breaker\.failure_rate|routes\[\d+\]\.slo\.(availability|latency_target)|incidents\.\w+\.threshold|faq\.threshold)$`)
 
 // maxWalkDepth bounds the walk; the Config is far shallower, and deeper
 // nodes (from a hostile or broken file) only need no positions.

@@ -33,6 +33,8 @@ type Config struct {
 	// Communication is the crisis communication plan: languages and message
 	// templates of public updates.
 	Communication Communication `yaml:"communication"`
+	// FAQ is the knowledge base of the "faq" degradation step.
+	FAQ FAQ `yaml:"faq"`
 	// Notifications configures how subscribers are told: webhooks, Slack,
 	// Teams and e-mail.
 	Notifications Notifications `yaml:"notifications"`
@@ -189,8 +191,10 @@ type Route struct {
 	SLO SLO `yaml:"slo"`
 	// Degrade is the degradation ladder used when no target can answer, in
 	// order. Available now: "cache" (a recent answer to the same
-	// conversation) and "notice" (an honest answer in the user's language
-	// with the status page link and ETA). Default none: a 503.
+	// conversation), "faq" (the best answer of the FAQ knowledge base above
+	// its confidence threshold) and "notice" (an honest answer in the
+	// user's language with the status page link and ETA). Default none: a
+	// 503.
 	Degrade []string `yaml:"degrade"`
 	// Cache bounds the answers kept for the "cache" step.
 	Cache Cache `yaml:"cache"`
@@ -322,6 +326,16 @@ type Storage struct {
 	RollupsRetention Duration `yaml:"rollups_retention"`
 	// FlushEvery is how often recorded outcomes and events are written. Default 5s.
 	FlushEvery Duration `yaml:"flush_every"`
+}
+
+// FAQ is a directory of question–answer files (Markdown or YAML), indexed
+// for full-text search in English and French and reloaded when it changes.
+type FAQ struct {
+	// Dir holds the *.md and *.yaml files. Default "" = no FAQ.
+	Dir string `yaml:"dir"`
+	// Threshold is the confidence (0..1) below which an FAQ answer is not
+	// used and the ladder moves on. Default 0.5.
+	Threshold float64 `yaml:"threshold"`
 }
 
 // Notifications configures delivery to subscribers.

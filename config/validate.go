@@ -38,7 +38,10 @@ func (c *Config) Validate() error {
 	v.limits(c.Limits)
 	v.keys(c.Keys)
 	providers := v.providers(c.Providers)
-	v.routes(c.Routes, providers, c.Providers)
+	v.routes(c.Routes, providers, c.Providers, c.FAQ.Dir)
+	if !(c.FAQ.Threshold > 0 && c.FAQ.Threshold <= 1) {
+		v.add("faq.threshold", strconv.FormatFloat(c.FAQ.Threshold, 'f', -1, 64), "must be above 0 and at most 1, got %v", c.FAQ.Threshold)
+	}
 	if c.Storage.PostgresDSN.Ref != "" {
 		v.secret("storage.postgres_dsn", c.Storage.PostgresDSN, true)
 		if c.Storage.SQLite != "" {
@@ -278,7 +281,7 @@ func (v *validator) breaker(path string, b Breaker) {
 	v.atLeast(path+".half_open_requests", b.HalfOpenRequests, 1)
 }
 
-func (v *validator) routes(rs []Route, providers map[string]int, ps []Provider) {
+func (v *validator) routes(rs []Route, providers map[string]int, ps []Provider, faqDir string) {
 	if len(rs) == 0 {
 		v.add("routes", "", "at least one route is required")
 	}
@@ -330,10 +333,14 @@ func (v *validator) routes(rs []Route, providers map[string]int, ps []Provider) 
 			sp := fmt.Sprintf("%s.degrade[%d]", path, j)
 			switch step {
 			case DegradeNotice, DegradeCache:
-			case "faq", "handoff":
-				v.add(sp, step, "degradation step %q is not available yet (available: cache, notice)", step)
+			case DegradeFAQ:
+				if faqDir == "" {
+					v.add(sp, step, "the faq step needs faq.dir: the directory of question–answer files")
+				}
+			case "handoff":
+				v.add(sp, step, "degradation step %q is not available yet (available: cache, faq, notice)", step)
 			default:
-				v.add(sp, step, "unknown degradation step %q (available: cache, notice)", step)
+				v.add(sp, step, "unknown degradation step %q (available: cache, faq, notice)", step)
 			}
 		}
 	}
@@ -561,5 +568,6 @@ func (v *validator) notifications(n Notifications) {
 // Degradation steps (routes[].degrade).
 const (
 	DegradeCache  = "cache"
+	DegradeFAQ    = "faq"
 	DegradeNotice = "notice"
 )

@@ -275,7 +275,8 @@ func TestValidateIncidents(t *testing.T) {
 		{"template language", "communication: {templates: {technical: {investigating: {de: x}}}}", "communication.templates.technical.investigating.de: language \"de\" is not in communication.languages (en, fr)"},
 		{"placeholder", "communication: {templates: {technical: {investigating: {en: 'ETA {etaa}'}}}}", "unknown placeholder {etaa}"},
 		{"language code", "communication: {languages: [english]}", "communication.languages[0]"},
-		{"degrade later", "routes: [{name: r, tiers: [[{provider: p, model: m}]], degrade: [faq, notice]}]", "routes[0].degrade[0]: degradation step \"faq\" is not available yet"},
+		{"degrade later", "routes: [{name: r, tiers: [[{provider: p, model: m}]], degrade: [handoff, notice]}]", "routes[0].degrade[0]: degradation step \"handoff\" is not available yet"},
+		{"faq without dir", "routes: [{name: r, tiers: [[{provider: p, model: m}]], degrade: [faq]}]", "routes[0].degrade[0]: the faq step needs faq.dir"},
 		{"degrade unknown", "routes: [{name: r, tiers: [[{provider: p, model: m}]], degrade: [pray]}]", "unknown degradation step \"pray\""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"github.com/understudy/understudy/chat"
 	"testing"
 	"time"
 )
@@ -46,5 +47,24 @@ func TestAnswerCache(t *testing.T) {
 	c.put(key(1), "new", "m2", t0)
 	if e, _ := c.get(key(1), t0); e.answer != "new" || e.model != "m2" {
 		t.Errorf("replaced entry %+v", e)
+	}
+}
+
+func TestLastUserText(t *testing.T) {
+	msg := func(role, content string) chat.Message { return chat.Message{Role: role, Content: []byte(content)} }
+	for _, tt := range []struct {
+		msgs []chat.Message
+		want string
+	}{
+		{[]chat.Message{msg("system", `"be nice"`), msg("user", `"first"`), msg("assistant", `"ok"`), msg("user", `"second?"`)}, "second?"},
+		{[]chat.Message{msg("user", `[{"type":"text","text":"look at"},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"this"}]`)}, "look at this"},
+		{[]chat.Message{msg("system", `"only a system message"`)}, ""},
+	} {
+		if got := lastUserText(tt.msgs); got != tt.want {
+			t.Errorf("got %q, want %q", got, tt.want)
+		}
+	}
+	if got := firstLanguage("fr-CA,fr;q=0.9,en;q=0.5"); got != "fr-CA" {
+		t.Errorf("firstLanguage: %q", got)
 	}
 }

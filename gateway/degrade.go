@@ -1,11 +1,14 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
+	"github.com/understudy/understudy/chat"
 	"github.com/understudy/understudy/config"
 )
 
@@ -15,6 +18,61 @@ type Degrader interface {
 	// NoticeAnswer is the honest answer for a route no target can serve,
 	// in the language acceptLanguage prefers, and that language.
 	NoticeAnswer(route, acceptLanguage string) (text, lang string)
+}
+
+// FAQ answers from the knowledge base (the "faq" step). It is called on the
+// request path: it must be fast (an in-memory index).
+type FAQ interface {
+	// Answer is the best answer to question in lang (a language tag, may
+	// be empty) when its confidence is above the threshold.
+	Answer(ctx context.Context, question, lang string) (answer string, ok bool)
+}
+
+// lastUserText is the text of the conversation's last user message (its
+// text parts when it has several); "" when none.
+func lastUserText(msgs []chat.Message) string {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role != "user" {
+			continue
+		}
+		c := msgs[i].Content
+		var s string
+		if json.Unmarshal(c, &s) == nil {
+			return s
+		}
+		var parts []struct{ Type, Text string }
+		if json.Unmarshal(c, &parts) == nil {
+			var b strings.Builder
+			for _, p := range parts {
+				if p.Type == "text" {
+					b.WriteString(p.Text + " ")
+				}
+			}
+			return strings.TrimSpace(b.String())
+		}
+		return ""
+	}
+	return ""
+}
+
+// firstLanguage is the first tag of an Accept-Language header ("" when none).
+func firstLanguage(acceptLanguage string) string {
+	tag, _, _ := strings.Cut(acceptLanguage, ",")
+	tag, _, _ = strings.Cut(tag, ";")
+	return strings.TrimSpace(tag)
+}
+
+// withNotice adds the route's own notice (when it has one) to an answer
+// served degraded.
+func (x *exchange) withNotice(text string) (string, string) {
+	if !x.route.notice || x.g.degrader == nil {
+		return text, ""
+	}
+	n, lang := x.g.degrader.NoticeAnswer(x.route.name, x.acceptLanguage)
+	if n == "" {
+		return text, lang
+	}
+	return text + "\n\n— " + n, lang
 }
 
 // degrade serves the route's ladder when no target could answer, step by
@@ -30,16 +88,24 @@ func (x *exchange) degrade() bool {
 			if !ok {
 				continue
 			}
-			text, lang := e.answer, ""
-			if x.route.notice && x.g.degrader != nil {
-				// The route's own notice goes with answers served degraded.
-				var n string
-				if n, lang = x.g.degrader.NoticeAnswer(x.route.name, x.acceptLanguage); n != "" {
-					text += "\n\n— " + n
-				}
-			}
+			text, lang := x.withNotice(e.answer)
 			x.g.metrics.cache.WithLabelValues(x.route.name, "hit").Inc()
 			x.writeDegraded("degraded_cache", text, e.model, lang)
+			return true
+		case config.DegradeFAQ:
+			if x.g.faq == nil {
+				continue
+			}
+			q := lastUserText(x.req.Messages)
+			if q == "" {
+				continue
+			}
+			answer, ok := x.g.faq.Answer(context.Background(), q, firstLanguage(x.acceptLanguage))
+			if !ok {
+				continue
+			}
+			text, lang := x.withNotice(answer)
+			x.writeDegraded("degraded_faq", text, x.route.name, lang)
 			return true
 		case config.DegradeNotice:
 			if x.g.degrader == nil {

@@ -61,6 +61,8 @@ type Options struct {
 	// Degrader writes degraded answers for routes with a degradation
 	// ladder. Nil: a route no target can serve answers 503.
 	Degrader Degrader
+	// FAQ answers the ladder's "faq" step. Nil: the step is skipped.
+	FAQ FAQ
 }
 
 // Gateway serves /v1/chat/completions and /v1/models.
@@ -70,6 +72,7 @@ type Gateway struct {
 	events   EventSink
 	notices  NoticeSource
 	degrader Degrader
+	faq      FAQ
 	rnd      func() float64
 	client   *http.Client
 	metrics  *metrics
@@ -106,7 +109,7 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 		o.Transport = NewTransport()
 	}
 	g := &Gateway{
-		clk: o.Clock, log: o.Logger, events: o.Events, rnd: o.Rand, notices: o.Notices, degrader: o.Degrader,
+		clk: o.Clock, log: o.Logger, events: o.Events, rnd: o.Rand, notices: o.Notices, degrader: o.Degrader, faq: o.FAQ,
 		client:  &http.Client{Transport: o.Transport, CheckRedirect: noRedirects},
 		metrics: newMetrics(o.Registry),
 		probes:  make(map[*target]context.CancelFunc),

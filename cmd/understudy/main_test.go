@@ -25,7 +25,10 @@ import (
 func TestMain(m *testing.M) {
 	// os/signal's dispatcher goroutine lives for the process once SIGHUP is
 	// subscribed; it is not a leak of ours.
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("os/signal.signal_recv"), goleak.IgnoreTopFunction("os/signal.loop"))
+	// bleve (the FAQ index) keeps a pool of analysis workers for the life
+	// of the process, started when the package loads.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("os/signal.signal_recv"), goleak.IgnoreTopFunction("os/signal.loop"),
+		goleak.IgnoreTopFunction("github.com/blevesearch/bleve_index_api.AnalysisWorker"))
 }
 
 func testCtx(t *testing.T) (context.Context, context.CancelFunc) {

@@ -23,6 +23,7 @@ import (
 	"github.com/understudy/understudy"
 	"github.com/understudy/understudy/admin"
 	"github.com/understudy/understudy/config"
+	"github.com/understudy/understudy/faq"
 	"github.com/understudy/understudy/gateway"
 	"github.com/understudy/understudy/incident"
 	"github.com/understudy/understudy/live"
@@ -130,6 +131,17 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 	}
 
 	gwOpts := gateway.Options{Logger: log, Registry: reg, Events: events}
+	if cfg.FAQ.Dir != "" {
+		kb, err := faq.New(faq.Options{Dir: cfg.FAQ.Dir, Threshold: cfg.FAQ.Threshold, Logger: log})
+		if err != nil {
+			return fmt.Errorf("faq: %w", err)
+		}
+		defer kb.Close()
+		log.Info("faq loaded", "dir", cfg.FAQ.Dir, "entries", kb.Entries())
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = kb.Run(runCtx) }()
+		gwOpts.FAQ = faqAnswers{kb}
+	}
 	if engine != nil {
 		gwOpts.Notices, gwOpts.Degrader = engine, engine
 	}
@@ -399,3 +411,13 @@ func publishChange(hub *live.Hub, id int64, ev understudy.Event) {
 		hub.Publish("incident", id)
 	}
 }
+
+// faqAnswers is the knowledge base as the gateway's "faq" step asks it.
+type faqAnswers struct{ kb *faq.KB }
+
+func (f faqAnswers) Answer(ctx context.Context, question, lang string) (string, bool) {
+	m, ok := f.kb.Search(ctx, question, lang)
+	return m.Answer, ok
+}
+
+var _ gateway.FAQ = faqAnswers{}
