@@ -134,7 +134,7 @@ func newHarness(t *testing.T, o notify.Options) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: clockwork.NewFakeClockAt(t0), store: newStore(t), reg: prometheus.NewRegistry()}
 	client := notify.NewClient(notify.NetOptions{AllowPrivate: true}) // receivers are on 127.0.0.1
-	wh, err := notify.NewWebhook(notify.WebhookOptions{Client: client, Clock: h.clock, Secrets: [][]byte{secret}})
+	wh, err := notify.NewWebhook(notify.WebhookOptions{Client: client, Clock: h.clock, Secrets: [][]byte{secret}, Objects: objects})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +379,7 @@ func TestIdempotency(t *testing.T) {
 		Channels: map[string]notify.Channel{notify.KindWebhook: notify.NewSlack(notify.ChatOptions{})}}); err == nil {
 		t.Fatalf("New accepted a slack channel under the webhook kind")
 	}
-	wh, _ := notify.NewWebhook(notify.WebhookOptions{Secrets: [][]byte{secret}, Clock: h.clock,
+	wh, _ := notify.NewWebhook(notify.WebhookOptions{Secrets: [][]byte{secret}, Clock: h.clock, Objects: objects,
 		Client: notify.NewClient(notify.NetOptions{AllowPrivate: true})})
 	d2, err := notify.New(notify.Options{Store: h.store, Clock: h.clock,
 		Channels: map[string]notify.Channel{notify.KindWebhook: wh}})

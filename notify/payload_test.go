@@ -151,7 +151,7 @@ func TestTeamsGolden(t *testing.T) {
 }
 
 func TestWebhookGolden(t *testing.T) {
-	wh, err := notify.NewWebhook(notify.WebhookOptions{Secrets: [][]byte{[]byte("s")},
+	wh, err := notify.NewWebhook(notify.WebhookOptions{Secrets: [][]byte{[]byte("s")}, Objects: objects,
 		DocumentationURL: "https://status.example.com/docs/webhooks",
 		UnsubscribeURL:   func(s notify.Subscriber) string { return "https://status.example.com/unsubscribe/" + itoa(int(s.ID)) },
 		ComponentID:      func(n string) string { return strings.Replace(n, "provider:", "provider-", 1) },

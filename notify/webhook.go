@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -40,10 +39,20 @@ type WebhookOptions struct {
 	// status_description). Nil, or an error: derived from the notification
 	// alone (see PageStatusOf).
 	Page func(ctx context.Context) (indicator, description string, err error)
+	// Objects render incidents and maintenances as the status API shows them
+	// (pass the *status.Handler): one rendering for the API and webhooks.
+	// Required.
+	Objects Objects
 	// ComponentID and ComponentName map a component name to its public id
 	// and name, as the status API shows them (pass status.ComponentID and
 	// status.ComponentName). Default: the name itself for both.
 	ComponentID, ComponentName func(name string) string
+}
+
+// Objects render Statuspage's incident objects; *status.Handler implements it.
+type Objects interface {
+	IncidentObject(ctx context.Context, inc understudy.Incident) (json.RawMessage, error)
+	MaintenanceObject(ctx context.Context, m understudy.Maintenance) (json.RawMessage, error)
 }
 
 // Webhook delivers Statuspage-shaped JSON webhooks, signed with HMAC-SHA256.
@@ -58,6 +67,9 @@ var _ Channel = (*Webhook)(nil)
 func NewWebhook(o WebhookOptions) (*Webhook, error) {
 	if len(o.Secrets) == 0 && o.SecretsFor == nil {
 		return nil, fmt.Errorf("notify: webhook: Secrets or SecretsFor is required")
+	}
+	if o.Objects == nil {
+		return nil, fmt.Errorf("notify: webhook: Objects is required (the status API's renderer)")
 	}
 	for i, s := range o.Secrets {
 		if len(s) == 0 {
@@ -122,8 +134,15 @@ func (w *Webhook) Payload(ctx context.Context, s Subscriber, n Notification) ([]
 	p.Page = pageStatusJSON{ID: w.o.PageID, StatusIndicator: ind, StatusDescription: desc}
 	switch {
 	case n.Kind == NoteIncident && n.Incident != nil:
-		inc := w.incident(*n.Incident, n)
-		p.Incident = &inc
+		inc := *n.Incident
+		if n.Update != nil && !slices.ContainsFunc(inc.Updates, func(u understudy.IncidentUpdate) bool { return u.ID != 0 && u.ID == n.Update.ID }) {
+			inc.Updates = append(slices.Clone(inc.Updates), *n.Update)
+		}
+		obj, err := w.o.Objects.IncidentObject(ctx, inc)
+		if err != nil {
+			return nil, fmt.Errorf("notify: %s: %w", n.ID, err)
+		}
+		p.Incident = obj
 	case n.Kind == NoteComponent && n.Component != nil:
 		c := n.Component
 		p.ComponentUpdate = &componentUpdateJSON{CreatedAt: stamp(n.Time), NewStatus: string(c.Status),
@@ -132,8 +151,11 @@ func (w *Webhook) Payload(ctx context.Context, s Subscriber, n Notification) ([]
 		p.Component = &componentJSON{ID: w.o.ComponentID(c.Name), Name: w.o.ComponentName(c.Name),
 			Status: string(c.Status), UpdatedAt: stamp(c.Since), PageID: w.o.PageID}
 	case n.Kind == NoteMaintenance && n.Maintenance != nil:
-		m := w.maintenance(*n.Maintenance, n)
-		p.Incident = &m
+		obj, err := w.o.Objects.MaintenanceObject(ctx, *n.Maintenance)
+		if err != nil {
+			return nil, fmt.Errorf("notify: %s: %w", n.ID, err)
+		}
+		p.Incident = obj
 	default:
 		return nil, fmt.Errorf("notify: notification %q of kind %q has nothing to send: %w", n.ID, n.Kind, ErrPermanent)
 	}
@@ -184,81 +206,6 @@ func PageStatusOf(n Notification) (indicator, description string) {
 	return "none", "All Systems Operational"
 }
 
-func (w *Webhook) components(names []string) []componentJSON {
-	out := make([]componentJSON, 0, len(names))
-	for _, c := range names {
-		out = append(out, componentJSON{ID: w.o.ComponentID(c), Name: w.o.ComponentName(c), PageID: w.o.PageID})
-	}
-	return out
-}
-
-func (w *Webhook) incident(inc understudy.Incident, n Notification) incidentJSON {
-	id := strconv.FormatInt(inc.ID, 10)
-	ups := slices.Clone(inc.Updates)
-	if n.Update != nil && !slices.ContainsFunc(ups, func(u understudy.IncidentUpdate) bool {
-		return u.ID != 0 && u.ID == n.Update.ID
-	}) {
-		ups = append(ups, *n.Update)
-	}
-	slices.SortStableFunc(ups, func(a, b understudy.IncidentUpdate) int {
-		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), cmp.Compare(b.ID, a.ID)) // newest first
-	})
-	out := incidentJSON{ID: id, Name: inc.Title, Status: string(inc.Status),
-		CreatedAt: stamp(cmp.Or(inc.DetectedAt, inc.StartedAt)), UpdatedAt: stamp(inc.UpdatedAt),
-		ResolvedAt: stamp(inc.ResolvedAt), Impact: impactOf(inc.Severity), Shortlink: n.URL,
-		StartedAt: stamp(inc.StartedAt), PageID: w.o.PageID, IncidentUpdates: make([]updateJSON, 0, len(ups)),
-		Components: w.components(inc.Components), ETA: stamp(inc.ETA)}
-	for i, u := range ups {
-		uid := strconv.FormatInt(u.ID, 10)
-		if u.ID == 0 {
-			uid = fmt.Sprintf("%s-%d", id, len(ups)-i)
-		}
-		if u.Status == understudy.IncidentMonitoring {
-			out.MonitoringAt = stamp(u.CreatedAt) // the oldest monitoring update wins: newest first
-		}
-		out.IncidentUpdates = append(out.IncidentUpdates, updateJSON{ID: uid, Status: string(u.Status),
-			Body: u.Message, IncidentID: id, CreatedAt: stamp(u.CreatedAt), UpdatedAt: stamp(u.CreatedAt),
-			DisplayAt: stamp(u.CreatedAt), ETA: stamp(u.ETA)})
-	}
-	return out
-}
-
-// Bodies of maintenance updates with no message of their own (Statuspage's
-// wording).
-var maintenanceBodies = map[understudy.MaintenanceStatus]string{
-	understudy.MaintenanceInProgress: "Scheduled maintenance is currently in progress. We will provide updates as necessary.",
-	understudy.MaintenanceVerifying:  "Verification is currently underway for the maintenance items.",
-	understudy.MaintenanceCompleted:  "The scheduled maintenance has been completed.",
-	understudy.MaintenanceCanceled:   "This scheduled maintenance has been canceled.",
-}
-
-func (w *Webhook) maintenance(m understudy.Maintenance, n Notification) incidentJSON {
-	id := "m" + strconv.FormatInt(m.ID, 10)
-	body := maintenanceBodies[m.Status]
-	if body == "" || m.Status == understudy.MaintenanceScheduled {
-		body = cmp.Or(strings.TrimSpace(m.Message), "Scheduled maintenance.")
-	}
-	at := cmp.Or(n.Time, m.UpdatedAt)
-	out := incidentJSON{ID: id, Name: m.Title, Status: string(m.Status), CreatedAt: stamp(m.CreatedAt),
-		UpdatedAt: stamp(m.UpdatedAt), Impact: "maintenance", Shortlink: n.URL, StartedAt: stamp(m.StartedAt),
-		PageID: w.o.PageID, Components: w.components(m.Components),
-		IncidentUpdates: []updateJSON{{ID: id + "-" + strings.ReplaceAll(string(m.Status), "_", "-"),
-			Status: string(m.Status), Body: body, IncidentID: id, CreatedAt: stamp(at), UpdatedAt: stamp(at),
-			DisplayAt: stamp(at)}},
-		ScheduledFor: stampPtr(m.StartsAt), ScheduledUntil: stampPtr(m.EndsAt)}
-	if m.Status == understudy.MaintenanceCompleted {
-		out.ResolvedAt = stamp(m.EndedAt)
-	}
-	return out
-}
-
-func impactOf(s understudy.Severity) string {
-	if s.Valid() {
-		return string(s)
-	}
-	return "none"
-}
-
 // The webhook wire format: Statuspage's, plus meta.notification_id,
 // meta.kind, incident.eta and incident_updates[].eta.
 
@@ -274,15 +221,10 @@ func (s stamp) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + t.UTC().Format(stampLayout) + `"`), nil
 }
 
-func stampPtr(t time.Time) *stamp {
-	s := stamp(t)
-	return &s
-}
-
 type webhookPayload struct {
 	Meta            metaJSON             `json:"meta"`
 	Page            pageStatusJSON       `json:"page"`
-	Incident        *incidentJSON        `json:"incident,omitempty"`
+	Incident        json.RawMessage      `json:"incident,omitempty"`
 	ComponentUpdate *componentUpdateJSON `json:"component_update,omitempty"`
 	Component       *componentJSON       `json:"component,omitempty"`
 }
@@ -298,36 +240,6 @@ type pageStatusJSON struct {
 	ID                string `json:"id"`
 	StatusIndicator   string `json:"status_indicator"`
 	StatusDescription string `json:"status_description"`
-}
-
-type incidentJSON struct {
-	ID              string          `json:"id"`
-	Name            string          `json:"name"`
-	Status          string          `json:"status"`
-	CreatedAt       stamp           `json:"created_at"`
-	UpdatedAt       stamp           `json:"updated_at"`
-	MonitoringAt    stamp           `json:"monitoring_at"`
-	ResolvedAt      stamp           `json:"resolved_at"`
-	Impact          string          `json:"impact"`
-	Shortlink       string          `json:"shortlink"`
-	StartedAt       stamp           `json:"started_at"`
-	PageID          string          `json:"page_id"`
-	IncidentUpdates []updateJSON    `json:"incident_updates"` // newest first
-	Components      []componentJSON `json:"components"`
-	ScheduledFor    *stamp          `json:"scheduled_for,omitempty"`   // maintenance only
-	ScheduledUntil  *stamp          `json:"scheduled_until,omitempty"` // maintenance only
-	ETA             stamp           `json:"eta,omitzero"`              // expected resolution, when known
-}
-
-type updateJSON struct {
-	ID         string `json:"id"`
-	Status     string `json:"status"`
-	Body       string `json:"body"`
-	IncidentID string `json:"incident_id"`
-	CreatedAt  stamp  `json:"created_at"`
-	UpdatedAt  stamp  `json:"updated_at"`
-	DisplayAt  stamp  `json:"display_at"`
-	ETA        stamp  `json:"eta,omitzero"`
 }
 
 type componentUpdateJSON struct {

@@ -35,9 +35,9 @@ type snapshot struct {
 
 // load reads the components, the open incidents and the active windows.
 func (h *Handler) load(ctx context.Context) (*snapshot, error) {
-	comps, err := h.src.Components(ctx)
+	s, err := h.componentsOnly(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("status: components: %w", err)
+		return nil, err
 	}
 	open, err := h.src.Incidents(ctx, understudy.IncidentFilter{Open: true})
 	if err != nil {
@@ -47,16 +47,10 @@ func (h *Handler) load(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("status: active maintenances: %w", err)
 	}
-	s := &snapshot{h: h, comps: comps, byName: make(map[string]componentJSON, len(comps))}
 	s.open = s.incidentsNewestFirst(open)
 	s.active = s.maintenancesBySchedule(active)
-	for i, c := range comps {
+	for _, c := range s.comps {
 		s.seen(c.Since)
-		s.byName[c.Name] = componentJSON{
-			ID: ComponentID(c.Name), Name: ComponentName(c.Name), Status: string(c.Status),
-			CreatedAt: stamp(c.Since), UpdatedAt: stamp(c.Since), Position: i + 1,
-			Showcase: true, PageID: h.page.ID,
-		}
 	}
 	return s, nil
 }

@@ -48,7 +48,9 @@ func setupNotifications(cfg *config.Config, st *store.Store, eng *incident.Engin
 		for _, s := range nc.WebhookSecrets {
 			secrets = append(secrets, []byte(s.Value))
 		}
-		wh, err := notify.NewWebhook(notify.WebhookOptions{Client: client, Secrets: secrets,
+		// Webhooks carry the incident objects the status API shows.
+		objects := status.New(status.Options{Source: eng, Page: status.Page{Name: cfg.StatusPageName, URL: cfg.PublicURL}, Logger: log})
+		wh, err := notify.NewWebhook(notify.WebhookOptions{Client: client, Secrets: secrets, Objects: objects, Page: objects.PageStatus,
 			ComponentID: status.ComponentID, ComponentName: status.ComponentName})
 		if err != nil {
 			return nil, err
