@@ -120,6 +120,7 @@ Break the primary yourself (then watch who serves):
   curl -s -X PUT %[2]s/_sim/providers/primary/fault -d '{"kind":"server_error"}'
   curl -s -X PUT %[2]s/_sim/providers/primary/fault -d '{"kind":"stall","after_chunks":2}'
   curl -s -X DELETE %[2]s/_sim/providers/primary/fault
+Break all three (primary, secondary, backup) and answers come from the cache, then as an honest notice.
 Incidents open by themselves when the primary breaks; follow them in the
 console or with the CLI:
   UNDERSTUDY_SERVER=%[1]s UNDERSTUDY_TOKEN=%[4]s go run ./cmd/understudy incident list
