@@ -43,6 +43,11 @@ func testStore(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"Subscribers", testSubscribers},
 		{"Deliveries", testDeliveries},
 		{"DeliveriesConcurrentEnqueue", testDeliveriesConcurrentEnqueue},
+		{"HandoffRoundTrip", testHandoffRoundTrip},
+		{"HandoffLifecycle", testHandoffLifecycle},
+		{"HandoffClaimRace", testHandoffClaimRace},
+		{"HandoffClaimNextRace", testHandoffClaimNextRace},
+		{"HandoffWaitInputs", testHandoffWaitInputs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,7 +67,7 @@ func testMigrations(t *testing.T, s *store.Store) {
 	for _, m := range known {
 		names = append(names, m.Name)
 	}
-	if want := []string{"0001_init.sql", "0002_incidents.sql", "0003_notify.sql"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"0001_init.sql", "0002_incidents.sql", "0003_notify.sql", "0004_handoff.sql"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("got migrations %q, want %q", names, want)
 	}
 	applied, err := s.AppliedMigrations(ctx)
