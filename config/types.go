@@ -192,9 +192,10 @@ type Route struct {
 	// Degrade is the degradation ladder used when no target can answer, in
 	// order. Available now: "cache" (a recent answer to the same
 	// conversation), "faq" (the best answer of the FAQ knowledge base above
-	// its confidence threshold) and "notice" (an honest answer in the
-	// user's language with the status page link and ETA). Default none: a
-	// 503.
+	// its confidence threshold), "handoff" (the conversation is queued for a
+	// human agent; the reply says so, with the estimated wait) and "notice"
+	// (an honest answer in the user's language with the status page link
+	// and ETA). Default none: a 503.
 	Degrade []string `yaml:"degrade"`
 	// Cache bounds the answers kept for the "cache" step.
 	Cache Cache `yaml:"cache"`

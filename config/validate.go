@@ -38,7 +38,7 @@ func (c *Config) Validate() error {
 	v.limits(c.Limits)
 	v.keys(c.Keys)
 	providers := v.providers(c.Providers)
-	v.routes(c.Routes, providers, c.Providers, c.FAQ.Dir)
+	v.routes(c.Routes, providers, c.Providers, c.FAQ.Dir, c.Storage.Disabled)
 	if !(c.FAQ.Threshold > 0 && c.FAQ.Threshold <= 1) {
 		v.add("faq.threshold", strconv.FormatFloat(c.FAQ.Threshold, 'f', -1, 64), "must be above 0 and at most 1, got %v", c.FAQ.Threshold)
 	}
@@ -281,7 +281,7 @@ func (v *validator) breaker(path string, b Breaker) {
 	v.atLeast(path+".half_open_requests", b.HalfOpenRequests, 1)
 }
 
-func (v *validator) routes(rs []Route, providers map[string]int, ps []Provider, faqDir string) {
+func (v *validator) routes(rs []Route, providers map[string]int, ps []Provider, faqDir string, storageOff bool) {
 	if len(rs) == 0 {
 		v.add("routes", "", "at least one route is required")
 	}
@@ -337,10 +337,12 @@ func (v *validator) routes(rs []Route, providers map[string]int, ps []Provider, 
 				if faqDir == "" {
 					v.add(sp, step, "the faq step needs faq.dir: the directory of question–answer files")
 				}
-			case "handoff":
-				v.add(sp, step, "degradation step %q is not available yet (available: cache, faq, notice)", step)
+			case DegradeHandoff:
+				if storageOff {
+					v.add(sp, step, "the handoff step keeps conversations in the store: storage must not be disabled")
+				}
 			default:
-				v.add(sp, step, "unknown degradation step %q (available: cache, faq, notice)", step)
+				v.add(sp, step, "unknown degradation step %q (available: cache, faq, handoff, notice)", step)
 			}
 		}
 	}
@@ -567,7 +569,8 @@ func (v *validator) notifications(n Notifications) {
 
 // Degradation steps (routes[].degrade).
 const (
-	DegradeCache  = "cache"
-	DegradeFAQ    = "faq"
-	DegradeNotice = "notice"
+	DegradeCache   = "cache"
+	DegradeFAQ     = "faq"
+	DegradeHandoff = "handoff"
+	DegradeNotice  = "notice"
 )

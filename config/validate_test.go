@@ -275,7 +275,7 @@ func TestValidateIncidents(t *testing.T) {
 		{"template language", "communication: {templates: {technical: {investigating: {de: x}}}}", "communication.templates.technical.investigating.de: language \"de\" is not in communication.languages (en, fr)"},
 		{"placeholder", "communication: {templates: {technical: {investigating: {en: 'ETA {etaa}'}}}}", "unknown placeholder {etaa}"},
 		{"language code", "communication: {languages: [english]}", "communication.languages[0]"},
-		{"degrade later", "routes: [{name: r, tiers: [[{provider: p, model: m}]], degrade: [handoff, notice]}]", "routes[0].degrade[0]: degradation step \"handoff\" is not available yet"},
+		{"handoff without storage", "routes: [{name: r, tiers: [[{provider: p, model: m}]], degrade: [handoff, notice]}]\nstorage: {disabled: true}", "routes[0].degrade[0]: the handoff step keeps conversations in the store"},
 		{"faq without dir", "routes: [{name: r, tiers: [[{provider: p, model: m}]], degrade: [faq]}]", "routes[0].degrade[0]: the faq step needs faq.dir"},
 		{"degrade unknown", "routes: [{name: r, tiers: [[{provider: p, model: m}]], degrade: [pray]}]", "unknown degradation step \"pray\""},
 	} {

@@ -28,6 +28,13 @@ type FAQ interface {
 	Answer(ctx context.Context, question, lang string) (answer string, ok bool)
 }
 
+// Handoff queues a conversation for a human agent (the "handoff" step).
+type Handoff interface {
+	// HandOff queues the conversation and returns what to tell the user, in
+	// the language acceptLanguage prefers, and the conversation's id.
+	HandOff(ctx context.Context, route, priority string, msgs []chat.Message, acceptLanguage string) (text, lang string, id int64, err error)
+}
+
 // lastUserText is the text of the conversation's last user message (its
 // text parts when it has several); "" when none.
 func lastUserText(msgs []chat.Message) string {
@@ -106,6 +113,18 @@ func (x *exchange) degrade() bool {
 			}
 			text, lang := x.withNotice(answer)
 			x.writeDegraded("degraded_faq", text, x.route.name, lang)
+			return true
+		case config.DegradeHandoff:
+			if x.g.handoff == nil {
+				continue
+			}
+			text, lang, id, err := x.g.handoff.HandOff(context.Background(), x.route.name, x.key.priority, x.req.Messages, x.acceptLanguage)
+			if err != nil {
+				x.g.log.Warn("handoff failed", "route", x.route.name, "err", err)
+				continue
+			}
+			x.w.Header().Set("X-Understudy-Handoff", strconv.FormatInt(id, 10))
+			x.writeDegraded("handoff", text, x.route.name, lang)
 			return true
 		case config.DegradeNotice:
 			if x.g.degrader == nil {

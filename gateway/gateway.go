@@ -63,6 +63,9 @@ type Options struct {
 	Degrader Degrader
 	// FAQ answers the ladder's "faq" step. Nil: the step is skipped.
 	FAQ FAQ
+	// Handoff queues conversations for the ladder's "handoff" step. Nil:
+	// the step is skipped.
+	Handoff Handoff
 }
 
 // Gateway serves /v1/chat/completions and /v1/models.
@@ -73,6 +76,7 @@ type Gateway struct {
 	notices  NoticeSource
 	degrader Degrader
 	faq      FAQ
+	handoff  Handoff
 	rnd      func() float64
 	client   *http.Client
 	metrics  *metrics
@@ -109,7 +113,7 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 		o.Transport = NewTransport()
 	}
 	g := &Gateway{
-		clk: o.Clock, log: o.Logger, events: o.Events, rnd: o.Rand, notices: o.Notices, degrader: o.Degrader, faq: o.FAQ,
+		clk: o.Clock, log: o.Logger, events: o.Events, rnd: o.Rand, notices: o.Notices, degrader: o.Degrader, faq: o.FAQ, handoff: o.Handoff,
 		client:  &http.Client{Transport: o.Transport, CheckRedirect: noRedirects},
 		metrics: newMetrics(o.Registry),
 		probes:  make(map[*target]context.CancelFunc),

@@ -25,6 +25,7 @@ import (
 	"github.com/understudy/understudy/config"
 	"github.com/understudy/understudy/faq"
 	"github.com/understudy/understudy/gateway"
+	"github.com/understudy/understudy/handoff"
 	"github.com/understudy/understudy/incident"
 	"github.com/understudy/understudy/live"
 	"github.com/understudy/understudy/notice"
@@ -142,8 +143,11 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		go func() { defer wg.Done(); _ = kb.Run(runCtx) }()
 		gwOpts.FAQ = faqAnswers{kb}
 	}
+	var handoffSvc *handoff.Service
 	if engine != nil {
 		gwOpts.Notices, gwOpts.Degrader = engine, engine
+		handoffSvc = handoff.New(handoff.Options{Store: st, Logger: log})
+		gwOpts.Handoff = handoffs{svc: handoffSvc, languages: func() []string { return cfg.Communication.Languages }}
 	}
 	gw, err := gateway.New(cfg, gwOpts)
 	if err != nil {
@@ -204,6 +208,10 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 			mux.Handle("/subscribe/confirm", notes.subscribe)
 			mux.Handle("/unsubscribe", notes.subscribe)
 		}
+		keys := &gatewayKeys{}
+		keys.set(cfg)
+		onReload = append(onReload, keys.set)
+		mux.Handle("/handoff/v1/", keys.wrap(handoffSvc.Handler()))
 		mux.Handle("/api/notice", notices)
 		mux.Handle("/notice.js", notices)
 		mux.Handle("/", web.New(web.Options{Source: engine, Uptime: st, Hub: hub, Page: web.Page{Name: cfg.StatusPageName, URL: cfg.PublicURL, Subscribe: notes.subscribe != nil}, Logger: log}))

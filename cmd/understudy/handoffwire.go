@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/understudy/understudy"
+	"github.com/understudy/understudy/chat"
+	"github.com/understudy/understudy/config"
+	"github.com/understudy/understudy/gateway"
+	"github.com/understudy/understudy/handoff"
+	"github.com/understudy/understudy/notice"
+)
+
+// handoffs is the handoff service as the gateway's "handoff" step uses it.
+type handoffs struct {
+	svc       *handoff.Service
+	languages func() []string
+}
+
+var _ gateway.Handoff = handoffs{}
+
+var handoffText = map[string]string{
+	"en": "A person from our team will take over this conversation (reference #%d). Estimated wait: %s.",
+	"fr": "Une personne de notre équipe va prendre le relais de cette conversation (référence n° %d). Attente estimée : %s.",
+}
+
+func (h handoffs) HandOff(ctx context.Context, route, priority string, msgs []chat.Message, acceptLanguage string) (string, string, int64, error) {
+	var transcript []handoff.Message
+	for _, m := range msgs {
+		text := messageText(m.Content)
+		if text == "" {
+			continue
+		}
+		role := handoff.RoleSystem
+		switch m.Role {
+		case "user":
+			role = handoff.RoleUser
+		case "assistant":
+			role = handoff.RoleAssistant
+		}
+		transcript = append(transcript, handoff.Message{Role: role, Content: text})
+	}
+	conv, wait, err := h.svc.Enqueue(ctx, route, priority, transcript)
+	if err != nil {
+		return "", "", 0, err
+	}
+	lang := notice.Negotiate("", acceptLanguage, h.languages())
+	format, ok := handoffText[lang]
+	if !ok {
+		lang, format = "en", handoffText["en"]
+	}
+	return fmt.Sprintf(format, conv.ID, waitWords(wait, lang)), lang, conv.ID, nil
+}
+
+// waitWords says a wait in whole minutes, rounded up.
+func waitWords(d time.Duration, lang string) string {
+	m := int(math.Ceil(d.Minutes()))
+	switch {
+	case lang == "fr" && m <= 1:
+		return "moins d'une minute"
+	case lang == "fr":
+		return fmt.Sprintf("environ %d minutes", m)
+	case m <= 1:
+		return "less than a minute"
+	}
+	return fmt.Sprintf("about %d minutes", m)
+}
+
+// messageText is a message's text: the string, or its text parts.
+func messageText(c json.RawMessage) string {
+	var s string
+	if json.Unmarshal(c, &s) == nil {
+		return s
+	}
+	var parts []struct{ Type, Text string }
+	if json.Unmarshal(c, &parts) == nil {
+		var b []string
+		for _, p := range parts {
+			if p.Type == "text" {
+				b = append(b, p.Text)
+			}
+		}
+		return strings.Join(b, " ")
+	}
+	return ""
+}
+
+// gatewayKeys lets a request through when it carries one of the gateway's
+// client keys (or when none is configured: loopback only, as for /v1): the
+// integrator API is used by the same chat backends.
+type gatewayKeys struct {
+	mu   sync.Mutex
+	keys [][32]byte
+}
+
+func (g *gatewayKeys) set(cfg *config.Config) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.keys = g.keys[:0]
+	for _, k := range cfg.Keys {
+		g.keys = append(g.keys, config.HashKey(k.Key.Value))
+	}
+}
+
+func (g *gatewayKeys) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		keys := g.keys
+		g.mu.Unlock()
+		if len(keys) > 0 {
+			raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			h := config.HashKey(strings.TrimSpace(raw))
+			found := false
+			for _, k := range keys {
+				found = found || subtle.ConstantTimeCompare(h[:], k[:]) == 1
+			}
+			if !ok || !found {
+				e := understudy.Errorf(understudy.EUNAUTHORIZED, "send a gateway key: Authorization: Bearer <key>")
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(e.HTTPStatus())
+				_ = json.NewEncoder(w).Encode(chat.NewErrorBody(e.Message, "authentication_error", "", "invalid_api_key"))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
