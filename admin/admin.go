@@ -41,6 +41,9 @@ type Options struct {
 	BootstrapToken string
 	// SecureCookies marks the console's cookies Secure (serve over HTTPS).
 	SecureCookies bool
+	// Handoff, when set, adds the agents' console pages for the
+	// human-handoff queue (agent scope).
+	Handoff Handoff
 	// Extra are more API routes (e.g. subscriber management), served under
 	// /admin/v1/ through the same table and authentication.
 	Extra []ExtraRoute
@@ -80,6 +83,7 @@ const (
 // (see Routes) and one authentication middleware.
 type Handler struct {
 	svc        Service
+	handoff    Handoff
 	tokens     Tokens
 	isNotFound func(error) bool
 	isExists   func(error) bool
@@ -105,7 +109,7 @@ func New(o Options) (*Handler, error) {
 	if o.Service == nil {
 		return nil, errors.New("admin: Options.Service is required")
 	}
-	h := &Handler{svc: o.Service, tokens: o.Tokens, isNotFound: o.IsNotFound, isExists: o.IsExists,
+	h := &Handler{svc: o.Service, handoff: o.Handoff, tokens: o.Tokens, isNotFound: o.IsNotFound, isExists: o.IsExists,
 		clock: o.Clock, log: o.Logger, secure: o.SecureCookies, mux: recordingMux{mux: http.NewServeMux()},
 		sessions: sessions{m: map[string]*session{}}, touched: map[string]time.Time{}}
 	if h.isNotFound == nil {
@@ -137,6 +141,7 @@ func New(o Options) (*Handler, error) {
 		h.api(x.Method, x.Pattern, x.Scope, x.Handler)
 	}
 	h.registerConsole()
+	h.registerHandoff()
 	return h, nil
 }
 

@@ -18,7 +18,7 @@ import (
 //go:embed templates/*.html static/console.css
 var assets embed.FS
 
-var pageNames = []string{"home", "incidents", "incident", "incident_new", "maintenances", "slos", "tokens", "signin", "error"}
+var pageNames = []string{"home", "incidents", "incident", "incident_new", "maintenances", "slos", "tokens", "signin", "error", "handoff"}
 
 var funcs = template.FuncMap{
 	"when": func(t time.Time) string {
@@ -98,6 +98,7 @@ type pageData struct {
 	Error       string // a form's error, shown above it
 	CanOperate  bool
 	IsAdmin     bool
+	Handoff     bool // the handoff queue exists
 	Data        any
 }
 
@@ -106,6 +107,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	pd := pageData{Title: title, Page: page, Error: errMsg, Data: data}
 	if p := principalFrom(r.Context()); p.sess != nil {
 		pd.User, pd.Scope, pd.CSRF = p.Name, p.Scope, p.sess.csrf
+		pd.Handoff = h.handoff != nil
 		pd.CanOperate, pd.IsAdmin = p.Scope.Allows(understudy.ScopeOperator), p.Scope.Allows(understudy.ScopeAdmin)
 		if r.Method == http.MethodGet && status == http.StatusOK {
 			pd.Flash, pd.NewToken = h.sessions.takeFlash(p.sess.id)

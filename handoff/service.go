@@ -251,3 +251,17 @@ func (s *Service) mapErr(err error) error {
 	s.log.Error("handoff: store error", "err", err)
 	return &understudy.Error{Code: understudy.EINTERNAL, Message: "internal error"}
 }
+
+// Queue lists the conversations waiting or assigned, oldest first: what
+// the agents' console shows.
+func (s *Service) Queue(ctx context.Context) ([]Conversation, error) {
+	var out []Conversation
+	for _, st := range []Status{StatusWaiting, StatusAssigned} {
+		cs, err := s.store.Conversations(ctx, Filter{Status: st, Limit: 500})
+		if err != nil {
+			return nil, s.mapErr(err)
+		}
+		out = append(out, cs...)
+	}
+	return out, nil
+}

@@ -175,6 +175,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 			BootstrapToken: getenv("UNDERSTUDY_ADMIN_TOKEN"),
 			SecureCookies:  strings.HasPrefix(cfg.PublicURL, "https://"),
 			Extra:          notes.extra,
+			Handoff:        handoffSvc,
 		})
 		if err != nil {
 			return err
