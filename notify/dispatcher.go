@@ -208,6 +208,9 @@ func (d *Dispatcher) Notify(ctx context.Context, n Notification) error {
 	}
 	var ids []int64
 	for _, s := range subs {
+		if n.Kind == NoteHandoff && s.Kind != KindWebhook {
+			continue // handoff.created is for the chat backends' webhooks
+		}
 		if d.channels[s.Kind] != nil && Matches(s, n) {
 			ids = append(ids, s.ID)
 		}

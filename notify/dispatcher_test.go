@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -491,5 +492,39 @@ func TestBackoffDelay(t *testing.T) {
 		if lo := time.Duration(float64(hi) * 0.8); got > hi || got < lo {
 			t.Errorf("r=%v: got %v, want within [%v, %v]", r, got, lo, hi)
 		}
+	}
+}
+
+// TestHandoffCreated: handoff.created goes to webhook subscribers only (the
+// chat backends that follow conversations), with the conversation.
+func TestHandoffCreated(t *testing.T) {
+	h := newHarness(t, notify.Options{})
+	hook := h.subscribe(notify.KindWebhook, "https://receiver.example/hook")
+	h.subscribe(notify.KindSlack, "https://hooks.slack.example/x")
+	n := notify.Notification{ID: "handoff:7", Kind: notify.NoteHandoff, Time: t0, Components: []string{"assistant"},
+		Handoff: &notify.Handoff{ID: 7, Route: "assistant", CreatedAt: t0, URL: "https://status.example.com/handoff/v1/conversations/7"}}
+	h.notify(n)
+	ds := h.deliveries(notify.DeliveryFilter{NotificationID: "handoff:7"})
+	if len(ds) != 1 || ds[0].SubscriberID != hook.ID {
+		t.Fatalf("deliveries %+v, want one, to the webhook", ds)
+	}
+	wh, err := notify.NewWebhook(notify.WebhookOptions{Secrets: [][]byte{secret}, Objects: objects})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := wh.Payload(context.Background(), hook, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Meta    struct{ Kind string }
+		Handoff struct {
+			ID    int64
+			Route string
+			URL   string
+		}
+	}
+	if err := json.Unmarshal(b, &p); err != nil || p.Meta.Kind != "handoff.created" || p.Handoff.ID != 7 || p.Handoff.Route != "assistant" || p.Handoff.URL == "" {
+		t.Errorf("payload %s (%v)", b, err)
 	}
 }

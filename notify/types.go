@@ -48,7 +48,20 @@ const (
 	NoteIncident    = "incident"    // a public update was posted on an incident
 	NoteComponent   = "component"   // a component's status changed
 	NoteMaintenance = "maintenance" // a maintenance window was scheduled, started or completed
+	// NoteHandoff: a conversation was handed to a person (handoff.created);
+	// for webhook subscribers only (the chat backends that follow it).
+	NoteHandoff = "handoff"
 )
+
+// Handoff is a conversation handed to a person, as handoff.created says.
+type Handoff struct {
+	ID        int64     `json:"id"`
+	Route     string    `json:"route"`
+	Priority  string    `json:"priority,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	// URL is the conversation in the integrator API.
+	URL string `json:"url,omitempty"`
+}
 
 // Notification is what happened, independent of the channel.
 type Notification struct {
@@ -65,6 +78,8 @@ type Notification struct {
 	OldStatus understudy.ComponentStatus
 	// Maintenance, for NoteMaintenance.
 	Maintenance *understudy.Maintenance
+	// Handoff, for NoteHandoff.
+	Handoff *Handoff
 	// Components affected: what subscriber filters match against.
 	Components []string
 	// URL of the page about it on the public status page ("" when none).

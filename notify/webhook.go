@@ -150,6 +150,9 @@ func (w *Webhook) Payload(ctx context.Context, s Subscriber, n Notification) ([]
 			ComponentID: w.o.ComponentID(c.Name)}
 		p.Component = &componentJSON{ID: w.o.ComponentID(c.Name), Name: w.o.ComponentName(c.Name),
 			Status: string(c.Status), UpdatedAt: stamp(c.Since), PageID: w.o.PageID}
+	case n.Kind == NoteHandoff && n.Handoff != nil:
+		p.Meta.Kind = "handoff.created"
+		p.Handoff = n.Handoff
 	case n.Kind == NoteMaintenance && n.Maintenance != nil:
 		obj, err := w.o.Objects.MaintenanceObject(ctx, *n.Maintenance)
 		if err != nil {
@@ -227,6 +230,7 @@ type webhookPayload struct {
 	Incident        json.RawMessage      `json:"incident,omitempty"`
 	ComponentUpdate *componentUpdateJSON `json:"component_update,omitempty"`
 	Component       *componentJSON       `json:"component,omitempty"`
+	Handoff         *Handoff             `json:"handoff,omitempty"`
 }
 
 type metaJSON struct {

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"strings"
@@ -17,12 +18,17 @@ import (
 	"github.com/understudy/understudy/gateway"
 	"github.com/understudy/understudy/handoff"
 	"github.com/understudy/understudy/notice"
+	"github.com/understudy/understudy/notify"
 )
 
 // handoffs is the handoff service as the gateway's "handoff" step uses it.
 type handoffs struct {
 	svc       *handoff.Service
 	languages func() []string
+	// created tells webhook subscribers (handoff.created); nil: nobody.
+	created   func(ctx context.Context, n notify.Notification) error
+	publicURL string
+	log       *slog.Logger
 }
 
 var _ gateway.Handoff = handoffs{}
@@ -51,6 +57,17 @@ func (h handoffs) HandOff(ctx context.Context, route, priority string, msgs []ch
 	conv, wait, err := h.svc.Enqueue(ctx, route, priority, transcript)
 	if err != nil {
 		return "", "", 0, err
+	}
+	if h.created != nil {
+		n := notify.Notification{ID: fmt.Sprintf("handoff:%d", conv.ID), Kind: notify.NoteHandoff, Time: conv.CreatedAt,
+			Components: []string{route}, Handoff: &notify.Handoff{ID: conv.ID, Route: route, Priority: priority, CreatedAt: conv.CreatedAt}}
+		if u := strings.TrimRight(h.publicURL, "/"); u != "" {
+			n.Handoff.URL = fmt.Sprintf("%s/handoff/v1/conversations/%d", u, conv.ID)
+		}
+		// Queued in the outbox: the request does not wait for delivery.
+		if err := h.created(ctx, n); err != nil {
+			h.log.Warn("handoff.created notification", "conversation", conv.ID, "err", err)
+		}
 	}
 	lang := notice.Negotiate("", acceptLanguage, h.languages())
 	format, ok := handoffText[lang]

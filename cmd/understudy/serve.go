@@ -147,7 +147,8 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 	if engine != nil {
 		gwOpts.Notices, gwOpts.Degrader = engine, engine
 		handoffSvc = handoff.New(handoff.Options{Store: st, Logger: log})
-		gwOpts.Handoff = handoffs{svc: handoffSvc, languages: func() []string { return cfg.Communication.Languages }}
+		gwOpts.Handoff = handoffs{svc: handoffSvc, languages: func() []string { return cfg.Communication.Languages },
+			created: notes.dispatcher.Notify, publicURL: cfg.PublicURL, log: log}
 	}
 	gw, err := gateway.New(cfg, gwOpts)
 	if err != nil {
