@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -105,6 +106,29 @@ func TestSinks(t *testing.T) {
 	for i, l := range []*eventLog{a, b} {
 		if len(l.events) != 1 || len(l.attempts) != 1 || len(l.outcomes) != 1 {
 			t.Errorf("sink %d got %d events, %d attempts, %d outcomes; want 1 each", i, len(l.events), len(l.attempts), len(l.outcomes))
+		}
+	}
+}
+
+// TestRequireKey: another API guarded by the gateway's client keys.
+func TestRequireKey(t *testing.T) {
+	h := newHarness(t)
+	guarded := httptest.NewServer(h.gw.RequireKey(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok"))
+	})))
+	defer guarded.Close()
+	for key, want := range map[string]int{"": 401, "wrong": 401, testKey: 200} {
+		req, _ := http.NewRequest(http.MethodGet, guarded.URL, nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("key %q: %d, want %d", key, resp.StatusCode, want)
 		}
 	}
 }

@@ -62,6 +62,20 @@ func (g *Gateway) authenticate(rt *runtime, r *http.Request) (*apiKey, error) {
 	return k, nil
 }
 
+// RequireKey serves next only to requests carrying one of the gateway's
+// client keys (as the running configuration has them; none configured:
+// everyone, as for /v1). Other APIs used by the same chat backends (the
+// handoff integrator API) are guarded by it.
+func (g *Gateway) RequireKey(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := g.authenticate(g.rt.Load(), r); err != nil {
+			writeError(w, g.log, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func (g *Gateway) serveModels(w http.ResponseWriter, r *http.Request) {
 	rt := g.rt.Load()
 	if _, err := g.authenticate(rt, r); err != nil {

@@ -2,19 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
-	"net/http"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/understudy/understudy"
 	"github.com/understudy/understudy/chat"
-	"github.com/understudy/understudy/config"
 	"github.com/understudy/understudy/gateway"
 	"github.com/understudy/understudy/handoff"
 	"github.com/understudy/understudy/notice"
@@ -108,45 +103,4 @@ func messageText(c json.RawMessage) string {
 		return strings.Join(b, " ")
 	}
 	return ""
-}
-
-// gatewayKeys lets a request through when it carries one of the gateway's
-// client keys (or when none is configured: loopback only, as for /v1): the
-// integrator API is used by the same chat backends.
-type gatewayKeys struct {
-	mu   sync.Mutex
-	keys [][32]byte
-}
-
-func (g *gatewayKeys) set(cfg *config.Config) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.keys = g.keys[:0]
-	for _, k := range cfg.Keys {
-		g.keys = append(g.keys, config.HashKey(k.Key.Value))
-	}
-}
-
-func (g *gatewayKeys) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g.mu.Lock()
-		keys := g.keys
-		g.mu.Unlock()
-		if len(keys) > 0 {
-			raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			h := config.HashKey(strings.TrimSpace(raw))
-			found := false
-			for _, k := range keys {
-				found = found || subtle.ConstantTimeCompare(h[:], k[:]) == 1
-			}
-			if !ok || !found {
-				e := understudy.Errorf(understudy.EUNAUTHORIZED, "send a gateway key: Authorization: Bearer <key>")
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(e.HTTPStatus())
-				_ = json.NewEncoder(w).Encode(chat.NewErrorBody(e.Message, "authentication_error", "", "invalid_api_key"))
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
 }

@@ -210,10 +210,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 			mux.Handle("/subscribe/confirm", notes.subscribe)
 			mux.Handle("/unsubscribe", notes.subscribe)
 		}
-		keys := &gatewayKeys{}
-		keys.set(cfg)
-		onReload = append(onReload, keys.set)
-		mux.Handle("/handoff/v1/", keys.wrap(handoffSvc.Handler()))
+		mux.Handle("/handoff/v1/", gw.RequireKey(handoffSvc.Handler()))
 		mux.Handle("/api/notice", notices)
 		mux.Handle("/notice.js", notices)
 		mux.Handle("/", web.New(web.Options{Source: engine, Uptime: st, Hub: hub, Page: web.Page{Name: cfg.StatusPageName, URL: cfg.PublicURL, Subscribe: notes.subscribe != nil}, Logger: log}))
