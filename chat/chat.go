@@ -40,6 +40,26 @@ type Message struct {
 	Content json.RawMessage `json:"content,omitempty"`
 }
 
+// Text is the message's text: the content string, or its text parts joined
+// by spaces; "" when it has none.
+func (m Message) Text() string {
+	var s string
+	if json.Unmarshal(m.Content, &s) == nil {
+		return s
+	}
+	var parts []struct{ Type, Text string }
+	if json.Unmarshal(m.Content, &parts) != nil {
+		return ""
+	}
+	var out []string
+	for _, p := range parts {
+		if p.Type == "text" {
+			out = append(out, p.Text)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
 // FieldError is a request validation failure naming the field.
 type FieldError struct {
 	Field   string

@@ -35,29 +35,13 @@ type Handoff interface {
 	HandOff(ctx context.Context, route, priority string, msgs []chat.Message, acceptLanguage string) (text, lang string, id int64, err error)
 }
 
-// lastUserText is the text of the conversation's last user message (its
-// text parts when it has several); "" when none.
+// lastUserText is the text of the conversation's last user message; ""
+// when none.
 func lastUserText(msgs []chat.Message) string {
 	for i := len(msgs) - 1; i >= 0; i-- {
-		if msgs[i].Role != "user" {
-			continue
+		if msgs[i].Role == "user" {
+			return msgs[i].Text()
 		}
-		c := msgs[i].Content
-		var s string
-		if json.Unmarshal(c, &s) == nil {
-			return s
-		}
-		var parts []struct{ Type, Text string }
-		if json.Unmarshal(c, &parts) == nil {
-			var b strings.Builder
-			for _, p := range parts {
-				if p.Type == "text" {
-					b.WriteString(p.Text + " ")
-				}
-			}
-			return strings.TrimSpace(b.String())
-		}
-		return ""
 	}
 	return ""
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
@@ -36,7 +35,7 @@ var handoffText = map[string]string{
 func (h handoffs) HandOff(ctx context.Context, route, priority string, msgs []chat.Message, acceptLanguage string) (string, string, int64, error) {
 	var transcript []handoff.Message
 	for _, m := range msgs {
-		text := messageText(m.Content)
+		text := m.Text()
 		if text == "" {
 			continue
 		}
@@ -84,23 +83,4 @@ func waitWords(d time.Duration, lang string) string {
 		return "less than a minute"
 	}
 	return fmt.Sprintf("about %d minutes", m)
-}
-
-// messageText is a message's text: the string, or its text parts.
-func messageText(c json.RawMessage) string {
-	var s string
-	if json.Unmarshal(c, &s) == nil {
-		return s
-	}
-	var parts []struct{ Type, Text string }
-	if json.Unmarshal(c, &parts) == nil {
-		var b []string
-		for _, p := range parts {
-			if p.Type == "text" {
-				b = append(b, p.Text)
-			}
-		}
-		return strings.Join(b, " ")
-	}
-	return ""
 }
