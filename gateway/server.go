@@ -111,21 +111,24 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 		g.metrics.requests.WithLabelValues(route, "", "rejected").Inc()
 		writeError(w, g.log, err)
 	}
+	// over answers 429 with Retry-After when a per-key limit refuses.
+	over := func(ok bool, wait int64, reason, format string, args ...any) bool {
+		if ok {
+			return false
+		}
+		g.metrics.shed.WithLabelValues(reason).Inc()
+		e := understudy.Errorf(understudy.ERATELIMITED, format, args...)
+		e.RetryAfter = time.Duration(wait) * time.Second
+		writeError(w, g.log, e)
+		return true
+	}
 	if key.tokens != nil {
-		if ok, wait := key.tokens.allow(); !ok {
-			g.metrics.shed.WithLabelValues("key_token_limit").Inc()
-			e := understudy.Errorf(understudy.ERATELIMITED, "key %q has used its %d tokens for this minute", key.name, key.tokens.perMinute)
-			e.RetryAfter = time.Duration(wait) * time.Second
-			writeError(w, g.log, e)
+		if ok, wait := key.tokens.allow(); over(ok, wait, "key_token_limit", "key %q has used its %d tokens for this minute", key.name, key.tokens.perMinute) {
 			return
 		}
 	}
 	if key.limiter != nil {
-		if ok, wait := key.limiter.allow(); !ok {
-			g.metrics.shed.WithLabelValues("key_rate_limit").Inc()
-			e := understudy.Errorf(understudy.ERATELIMITED, "key %q is over its limit of %d requests per minute", key.name, key.limiter.perMinute)
-			e.RetryAfter = time.Duration(wait) * time.Second
-			writeError(w, g.log, e)
+		if ok, wait := key.limiter.allow(); over(ok, wait, "key_rate_limit", "key %q is over its limit of %d requests per minute", key.name, key.limiter.perMinute) {
 			return
 		}
 	}

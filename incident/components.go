@@ -269,18 +269,23 @@ func (e *Engine) Notice(route, lang string) (understudy.RouteNotice, string, boo
 	if !ok {
 		return n, "", false
 	}
-	var custom map[string]string
-	for _, r := range e.cfg.Load().Routes {
-		if r.Name == route {
-			custom = r.Notice
-		}
-	}
+	custom := e.routeNotice(route)
 	plan := e.plan.Load()
 	text, ok := plan.Notice(custom, n, lang)
 	if !ok && len(plan.Languages) > 0 {
 		text, _ = plan.Notice(custom, n, plan.Languages[0])
 	}
 	return n, text, true
+}
+
+// routeNotice is the route's own notice text per language (routes[].notice).
+func (e *Engine) routeNotice(route string) map[string]string {
+	for _, r := range e.cfg.Load().Routes {
+		if r.Name == route {
+			return r.Notice
+		}
+	}
+	return nil
 }
 
 // Languages are the communication plan's languages, the default first.
@@ -299,13 +304,7 @@ func (e *Engine) NoticeAnswer(route, acceptLanguage string) (string, string) {
 	if !ok { // no incident yet: the route itself is the news
 		n = understudy.RouteNotice{Route: route, Status: understudy.ComponentMajorOutage, Components: []string{route}, Since: e.clk.Now()}
 	}
-	var custom map[string]string
-	for _, r := range cfg.Routes {
-		if r.Name == route {
-			custom = r.Notice
-		}
-	}
-	text, ok := plan.Notice(custom, n, lang)
+	text, ok := plan.Notice(e.routeNotice(route), n, lang)
 	if !ok {
 		return "", lang
 	}
