@@ -355,3 +355,73 @@ func readEvents(resp *http.Response) <-chan sseEvent {
 	}()
 	return ch
 }
+
+// Every change reaches OnEvent in order, and watchers get the same events.
+func TestEvents(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(t0)
+	st := MustOpenStore(t, filepath.Join(t.TempDir(), "understudy.db"))
+	var got []handoff.Event
+	svc := handoff.New(handoff.Options{Store: st, Clock: clock, OnEvent: func(e handoff.Event) { got = append(got, e) }})
+	ctx, cancel := context.WithCancel(context.Background())
+	watch := svc.Watch(ctx)
+
+	c, _ := MustEnqueue(t, svc, handoff.Message{Role: handoff.RoleUser, Content: "help"})
+	if _, err := svc.Claim(ctx, c.ID, "ana"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Reply(ctx, c.ID, "ana", "hello, Ana here"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.UserMessage(ctx, c.ID, "thanks"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Close(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	// A failed change tells nobody.
+	if _, err := svc.UserMessage(ctx, c.ID, "late"); err == nil {
+		t.Fatal("message to a closed conversation accepted")
+	}
+
+	type step struct {
+		typ     handoff.EventType
+		status  handoff.Status
+		role    handoff.Role
+		content string
+	}
+	want := []step{
+		{handoff.EventCreated, handoff.StatusWaiting, "", ""},
+		{handoff.EventClaimed, handoff.StatusAssigned, "", ""},
+		{handoff.EventMessage, handoff.StatusAssigned, handoff.RoleAgent, "hello, Ana here"},
+		{handoff.EventMessage, handoff.StatusAssigned, handoff.RoleUser, "thanks"},
+		{handoff.EventClosed, handoff.StatusClosed, "", ""},
+	}
+	check := func(name string, evs []handoff.Event) {
+		t.Helper()
+		if len(evs) != len(want) {
+			t.Fatalf("%s: %d events, want %d: %+v", name, len(evs), len(want), evs)
+		}
+		for i, e := range evs {
+			s := step{typ: e.Type, status: e.Conversation.Status}
+			if e.Message != nil {
+				s.role, s.content = e.Message.Role, e.Message.Content
+			}
+			if s != want[i] || e.Conversation.ID != c.ID {
+				t.Errorf("%s[%d] = %+v (conversation %d), want %+v", name, i, s, e.Conversation.ID, want[i])
+			}
+		}
+		if n := len(evs[0].Conversation.Messages); n != 1 {
+			t.Errorf("%s: created event carries %d transcript messages, want 1", name, n)
+		}
+	}
+	check("OnEvent", got)
+	var watched []handoff.Event
+	for range want {
+		watched = append(watched, <-watch)
+	}
+	check("Watch", watched)
+	cancel()
+	if _, open := <-watch; open {
+		t.Error("watch channel still open after its context ended")
+	}
+}

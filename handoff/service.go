@@ -32,6 +32,30 @@ type Options struct {
 	Clock clockwork.Clock
 	// Logger gets internal errors. Nil means discard.
 	Logger *slog.Logger
+	// OnEvent, when set, is called after every change, in the order of the
+	// changes, on the caller's goroutine: it must not block (a connector
+	// queues the event and relays it on its own goroutine).
+	OnEvent func(Event)
+}
+
+// EventType says what changed.
+type EventType string
+
+const (
+	EventCreated EventType = "created" // queued (Enqueue)
+	EventClaimed EventType = "claimed" // an agent took it
+	EventMessage EventType = "message" // a message was added (Event.Message)
+	EventClosed  EventType = "closed"  // closed
+)
+
+// Event is one change to a conversation.
+type Event struct {
+	Type EventType
+	// Conversation is the conversation after the change. For EventCreated
+	// it carries the transcript; otherwise Messages is nil.
+	Conversation Conversation
+	// Message is the added message (EventMessage only).
+	Message *Message
 }
 
 // Service runs the handoff queue over a Store and fans new messages out to
@@ -42,8 +66,11 @@ type Service struct {
 	clock clockwork.Clock
 	log   *slog.Logger
 
-	mu   sync.Mutex
-	subs map[int64]map[chan Message]struct{}
+	onEvent func(Event)
+
+	mu       sync.Mutex
+	subs     map[int64]map[chan Message]struct{}
+	watchers map[chan Event]struct{}
 }
 
 // New returns a Service.
@@ -54,7 +81,8 @@ func New(o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Service{store: o.Store, clock: o.Clock, log: o.Logger, subs: map[int64]map[chan Message]struct{}{}}
+	return &Service{store: o.Store, clock: o.Clock, log: o.Logger, onEvent: o.OnEvent,
+		subs: map[int64]map[chan Message]struct{}{}, watchers: map[chan Event]struct{}{}}
 }
 
 // Enqueue puts a conversation on route in the queue with the transcript so
@@ -75,6 +103,7 @@ func (s *Service) Enqueue(ctx context.Context, route, priority string, transcrip
 	if err := s.store.CreateConversation(ctx, &c); err != nil {
 		return Conversation{}, 0, s.mapErr(err)
 	}
+	s.emit(Event{Type: EventCreated, Conversation: c})
 	wait, err := s.WaitEstimate(ctx, c.ID)
 	if err != nil {
 		return Conversation{}, 0, err
@@ -127,9 +156,11 @@ func (s *Service) Claim(ctx context.Context, id int64, agent string) (Conversati
 	if agent == "" {
 		return Conversation{}, understudy.Errorf(understudy.EINVALID, "agent is required")
 	}
-	if _, err := s.store.Claim(ctx, id, agent, s.clock.Now().UTC()); err != nil {
+	c, err := s.store.Claim(ctx, id, agent, s.clock.Now().UTC())
+	if err != nil {
 		return Conversation{}, s.mapErr(err)
 	}
+	s.emit(Event{Type: EventClaimed, Conversation: c})
 	return s.Conversation(ctx, id)
 }
 
@@ -143,6 +174,7 @@ func (s *Service) ClaimNext(ctx context.Context, agent string) (Conversation, er
 	if err != nil {
 		return Conversation{}, s.mapErr(err)
 	}
+	s.emit(Event{Type: EventClaimed, Conversation: c})
 	return s.Conversation(ctx, c.ID)
 }
 
@@ -174,6 +206,12 @@ func (s *Service) append(ctx context.Context, id int64, role Role, content strin
 		return Message{}, s.mapErr(err)
 	}
 	s.publish(id, m)
+	if c, err := s.store.Conversation(ctx, id); err == nil {
+		c.Messages = nil
+		s.emit(Event{Type: EventMessage, Conversation: c, Message: &m})
+	} else {
+		s.log.Error("handoff: reading conversation for its event", "id", id, "err", err)
+	}
 	return m, nil
 }
 
@@ -189,6 +227,7 @@ func (s *Service) Close(ctx context.Context, id int64) (Conversation, error) {
 	}
 	delete(s.subs, id)
 	s.mu.Unlock()
+	s.emit(Event{Type: EventClosed, Conversation: c})
 	return c, nil
 }
 
@@ -264,4 +303,37 @@ func (s *Service) Queue(ctx context.Context) ([]Conversation, error) {
 		out = append(out, cs...)
 	}
 	return out, nil
+}
+
+// Watch returns every change to any conversation from now on: what the
+// agents' console shows live. The channel is closed when ctx ends. A
+// watcher that falls 256 events behind misses events; it can re-read the
+// queue.
+func (s *Service) Watch(ctx context.Context) <-chan Event {
+	ch := make(chan Event, 256)
+	s.mu.Lock()
+	s.watchers[ch] = struct{}{}
+	s.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.watchers, ch)
+		close(ch)
+	})
+	return ch
+}
+
+// emit tells OnEvent and the watchers about e.
+func (s *Service) emit(e Event) {
+	if s.onEvent != nil {
+		s.onEvent(e)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ch := range s.watchers {
+		select {
+		case ch <- e:
+		default:
+		}
+	}
 }
