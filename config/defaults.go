@@ -89,6 +89,12 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&c.Listen, DefaultListen)
 	setDefault(&c.Limits.MaxBodyBytes, DefaultMaxBodyBytes)
 	setDefault(&c.Limits.ShedRetryAfter, DefaultShedRetryAfter)
+	if !c.src.has("limits.queue_wait.critical") {
+		setDefault(&c.Limits.QueueWait.Critical, Duration(5*time.Second))
+	}
+	if !c.src.has("limits.queue_wait.default") {
+		setDefault(&c.Limits.QueueWait.Default, Duration(time.Second))
+	}
 	setDefault(&c.Log.Level, DefaultLogLevel)
 	setDefault(&c.Log.Format, DefaultLogFormat)
 	c.Incidents.applyDefaults()
@@ -119,6 +125,18 @@ func (c *Config) ApplyDefaults() {
 		setDefault(&p.Continuation, ContinueInstruction)
 		if p.Kind == KindAzure {
 			setDefault(&p.APIVersion, DefaultAzureAPIVersion)
+		}
+		if a := &p.AdaptiveConcurrency; a.Enabled {
+			setDefault(&a.Min, 1)
+			maxDefault := 200
+			if p.MaxConcurrency > 0 {
+				maxDefault = min(maxDefault, p.MaxConcurrency)
+			}
+			setDefault(&a.Max, maxDefault)
+			setDefault(&a.Initial, min(max(10, a.Min), a.Max))
+			if !c.src.has(fmt.Sprintf("providers[%d].adaptive_concurrency.queue", i)) {
+				setDefault(&a.Queue, 2)
+			}
 		}
 		dp := DefaultProbe()
 		setDefault(&p.Probe.Interval, dp.Interval)

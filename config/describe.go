@@ -113,6 +113,9 @@ func (c *Config) Describe(w io.Writer) {
 			p("    headers\t%s (values not shown)", strings.Join(sortedKeys(pr.Headers), ", "))
 		}
 		p("    concurrency\t%s per target", unlimited(pr.MaxConcurrency))
+		if a := pr.AdaptiveConcurrency; a.Enabled {
+			p("    adaptive limit\t%d–%d, starting at %d; queue up to %g× the limit", a.Min, a.Max, a.Initial, a.Queue)
+		}
 		pb := pr.Probe
 		if pb.Disabled {
 			p("    probe\tdisabled")

@@ -24,6 +24,7 @@ func TestDefault(t *testing.T) {
 		{"max_body_bytes", c.Limits.MaxBodyBytes, int64(4 << 20)},
 		{"max_inflight", c.Limits.MaxInflight, 0},
 		{"shed_retry_after", c.Limits.ShedRetryAfter.D(), time.Second},
+		{"queue_wait", c.Limits.QueueWait, QueueWait{Critical: Duration(5 * time.Second), Default: Duration(time.Second)}},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "text"},
 		{"no keys", len(c.Keys), 0},
@@ -338,5 +339,25 @@ func TestParseTooLarge(t *testing.T) {
 	_, err := Parse(strings.NewReader(src), "u.yaml", testEnv.get)
 	if want := "u.yaml: file is larger than 1048576 bytes"; err == nil || err.Error() != want {
 		t.Errorf("got %v, want %q", err, want)
+	}
+}
+
+func TestAdaptiveConcurrencyDefaults(t *testing.T) {
+	c := MustParse(t, strings.Replace(validBase, "    api_key:", "    max_concurrency: 50\n    adaptive_concurrency: {enabled: true}\n    api_key:", 1))
+	want := AdaptiveConcurrency{Enabled: true, Min: 1, Max: 50, Initial: 10, Queue: 2}
+	if got := c.Providers[0].AdaptiveConcurrency; got != want {
+		t.Errorf("defaults: %+v, want %+v", got, want)
+	}
+	// Zeros written in the file are settings: no queue, never wait.
+	c = MustParse(t, "limits: {queue_wait: {critical: 0s, default: 0s, batch: 2s}}\n"+
+		strings.Replace(validBase, "    api_key:", "    adaptive_concurrency: {enabled: true, queue: 0}\n    api_key:", 1))
+	if q := c.Providers[0].AdaptiveConcurrency.Queue; q != 0 {
+		t.Errorf("queue: 0 in the file became %v", q)
+	}
+	if got, want := c.Limits.QueueWait, (QueueWait{Batch: Duration(2 * time.Second)}); got != want {
+		t.Errorf("queue_wait: %+v, want %+v", got, want)
+	}
+	if got := c.Limits.QueueWait.For(PriorityBatch).D(); got != 2*time.Second {
+		t.Errorf("For(batch) = %v", got)
 	}
 }

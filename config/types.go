@@ -53,6 +53,33 @@ type Limits struct {
 	MaxInflight int `yaml:"max_inflight"`
 	// ShedRetryAfter is the Retry-After sent when shedding. Default 1s.
 	ShedRetryAfter Duration `yaml:"shed_retry_after"`
+	// QueueWait is how long a request may wait, per priority, in a target's
+	// admission queue for a slot under its adaptive concurrency limit
+	// (providers[].adaptive_concurrency) before it goes on to the next
+	// target, then the route's degradation ladder.
+	QueueWait QueueWait `yaml:"queue_wait"`
+}
+
+// QueueWait are the admission deadlines per priority. A zero written in the
+// file means "never wait": the request goes on at once.
+type QueueWait struct {
+	// Critical requests wait up to this. Default 5s.
+	Critical Duration `yaml:"critical"`
+	// Default-priority requests wait up to this. Default 1s.
+	Default Duration `yaml:"default"`
+	// Batch requests wait up to this. Default 0: they never wait.
+	Batch Duration `yaml:"batch"`
+}
+
+// For returns the deadline of priority (critical, default or batch).
+func (q QueueWait) For(priority string) Duration {
+	switch priority {
+	case PriorityCritical:
+		return q.Critical
+	case PriorityBatch:
+		return q.Batch
+	}
+	return q.Default
 }
 
 // Key is one gateway client key. Only its SHA-256 is kept after loading.
@@ -102,6 +129,10 @@ type Provider struct {
 	// MaxConcurrency caps in-flight requests to each target of this provider;
 	// a target at its cap is skipped. Default 0 = unlimited. A target may override.
 	MaxConcurrency int `yaml:"max_concurrency"`
+	// AdaptiveConcurrency limits each target of this provider to a
+	// concurrency that follows its latency (a gradient limiter), with an
+	// admission queue ordered by priority. Default off.
+	AdaptiveConcurrency AdaptiveConcurrency `yaml:"adaptive_concurrency"`
 	// Probe configures active health checks of this provider's targets.
 	Probe Probe `yaml:"probe"`
 	// Breaker configures the circuit breaker of each target of this provider.
@@ -124,6 +155,22 @@ type Provider struct {
 	// components that matter to us, e.g. ["API", "Chat Completions"]. Default
 	// none = every incident on the page is relevant.
 	StatusComponents []string `yaml:"status_components"`
+}
+
+// AdaptiveConcurrency configures a target's adaptive concurrency limit.
+type AdaptiveConcurrency struct {
+	// Enabled turns the limiter on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// Min is the lowest the limit goes. Default 1.
+	Min int `yaml:"min"`
+	// Max is the highest the limit goes. Default 200 (max_concurrency when
+	// that is set and lower).
+	Max int `yaml:"max"`
+	// Initial is the limit at start. Default 10 (within min and max).
+	Initial int `yaml:"initial"`
+	// Queue bounds the admission queue at this many times the current
+	// limit. Default 2.
+	Queue float64 `yaml:"queue"`
 }
 
 // Probe configures active probes: a tiny chat completion sent to each target.

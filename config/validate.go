@@ -149,6 +149,14 @@ func (v *validator) limits(l Limits) {
 	}
 	v.atLeast("limits.max_inflight", l.MaxInflight, 0)
 	v.positive("limits.shed_retry_after", l.ShedRetryAfter)
+	for _, w := range []struct {
+		name string
+		d    Duration
+	}{{"critical", l.QueueWait.Critical}, {"default", l.QueueWait.Default}, {"batch", l.QueueWait.Batch}} {
+		if w.d < 0 {
+			v.add("limits.queue_wait."+w.name, w.d.String(), "must not be negative")
+		}
+	}
 }
 
 func (v *validator) keys(keys []Key) {
@@ -249,6 +257,20 @@ func (v *validator) providers(ps []Provider) map[string]int {
 			v.add(path+".api_version", "", "required for kind azure, e.g. %s", DefaultAzureAPIVersion)
 		}
 		v.atLeast(path+".max_concurrency", p.MaxConcurrency, 0)
+		if a := p.AdaptiveConcurrency; a.Enabled {
+			ap := path + ".adaptive_concurrency"
+			v.atLeast(ap+".min", a.Min, 1)
+			v.atLeast(ap+".max", a.Max, a.Min)
+			if a.Initial < a.Min || a.Initial > a.Max {
+				v.add(ap+".initial", strconv.Itoa(a.Initial), "must be between min (%d) and max (%d)", a.Min, a.Max)
+			}
+			if p.MaxConcurrency > 0 && a.Max > p.MaxConcurrency {
+				v.add(ap+".max", strconv.Itoa(a.Max), "is above max_concurrency (%d), which caps the target anyway", p.MaxConcurrency)
+			}
+			if a.Queue < 0 {
+				v.add(ap+".queue", strconv.FormatFloat(a.Queue, 'g', -1, 64), "must not be negative (0 = no queue)")
+			}
+		}
 		if p.StatusPage != "" {
 			v.url(path+".status_page", p.StatusPage)
 		}

@@ -88,6 +88,16 @@ func TestValidateRules(t *testing.T) {
 			[]problem{{"5:20", "providers[0].headers.X-A", "must not contain line breaks"}}},
 		{"provider max_concurrency", provider("    max_concurrency: -1\n"),
 			[]problem{{"5:22", "providers[0].max_concurrency", "must be at least 0"}}},
+		{"adaptive limits", provider("    adaptive_concurrency: {enabled: true, min: 5, max: 3, initial: 9, queue: -1}\n"),
+			[]problem{
+				{"5:56", "providers[0].adaptive_concurrency.max", "must be at least 5"},
+				{"5:68", "providers[0].adaptive_concurrency.initial", "must be between min (5) and max (3)"},
+				{"5:78", "providers[0].adaptive_concurrency.queue", "must not be negative"},
+			}},
+		{"adaptive max above max_concurrency", provider("    max_concurrency: 4\n    adaptive_concurrency: {enabled: true, max: 8}\n"),
+			[]problem{{"6:48", "providers[0].adaptive_concurrency.max", "above max_concurrency (4)"}}},
+		{"negative queue wait", "limits: {queue_wait: {batch: -1s}}\n" + validBase,
+			[]problem{{"1:30", "limits.queue_wait.batch", "must not be negative"}}},
 		{"probe", provider("    probe: {interval: -1s, timeout: -2s, healthy_interval: -3s}\n"),
 			[]problem{
 				{"5:23", "providers[0].probe.interval", "must be a positive duration"},

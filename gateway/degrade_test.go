@@ -3,9 +3,11 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/understudy/understudy/simulate"
 )
@@ -117,5 +119,103 @@ keys:
 	release()
 	for range 8 {
 		<-done
+	}
+}
+
+// Under a target's adaptive concurrency limit, batch traffic that may not
+// wait is degraded (cached answer) or refused with 503 and Retry-After,
+// while critical traffic waits in the admission queue and is served.
+func TestAdaptiveLimitAdmission(t *testing.T) {
+	cfg := `
+listen: 127.0.0.1:0
+limits:
+  queue_wait: {critical: 30s, default: 30s, batch: 0s}
+  shed_retry_after: 3s
+keys:
+  - {name: test, key: "${TEST_KEY}"}
+  - {name: nightly, key: "${BATCH_KEY}", priority: batch}
+  - {name: web, key: "${CRITICAL_KEY}", priority: critical}
+providers:
+  - name: primary
+    base_url: "${SIM_URL}/primary/v1"
+    probe: {disabled: true}
+    adaptive_concurrency: {enabled: true, min: 1, max: 1, initial: 1, queue: 2}
+routes:
+  - name: assistant
+    tiers:
+      - [{provider: primary, model: m-primary}]
+    timeouts: {first_token: 60s, response: 60s, stream_idle: 60s, total: 120s}
+    retry: {backoff: 1ms}
+    degrade: [cache]
+`
+	h := newHarness(t, withConfig(cfg), withEnv("BATCH_KEY", "sk-batch"), withEnv("CRITICAL_KEY", "sk-critical"))
+	ctx := testCtx(t)
+	cached := `{"model":"assistant","messages":[{"role":"user","content":"Cached question"}]}`
+	if status, _, _ := h.raw(ctx, cached); status != 200 {
+		t.Fatal("warming the cache")
+	}
+	// One request holds the target's only slot.
+	h.setFault("primary", simulate.Fault{Kind: "hang", Count: 1})
+	hold, release := context.WithCancel(ctx)
+	defer release()
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		req, _ := http.NewRequestWithContext(hold, http.MethodPost, h.srv.URL+"/v1/chat/completions",
+			strings.NewReader(`{"model":"assistant","messages":[{"role":"user","content":"hold"}]}`))
+		req.Header.Set("Authorization", "Bearer "+testKey)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	if err := h.sim.WaitRequests(ctx, "primary", 2); err != nil {
+		t.Fatal(err)
+	}
+
+	status, header, body := h.raw(ctx, `{"model":"assistant","messages":[{"role":"user","content":"new"}]}`, "Authorization", "Bearer sk-batch")
+	if status != 503 || header.Get("Retry-After") != "3" || !strings.Contains(body, "adaptive concurrency limit") {
+		t.Errorf("batch at the limit: %d Retry-After %q %s; want 503, Retry-After 3, naming the limit", status, header.Get("Retry-After"), body)
+	}
+	if status, header, _ := h.raw(ctx, cached, "Authorization", "Bearer sk-batch"); status != 200 || header.Get("X-Understudy-Mode") != "degraded_cache" {
+		t.Errorf("batch at the limit, cached conversation: %d %q, want 200 degraded_cache", status, header.Get("X-Understudy-Mode"))
+	}
+	if got := h.counter("understudy_admission_total", "priority", "batch", "result", "at_limit"); got != 2 {
+		t.Errorf("batch at_limit admissions = %v, want 2", got)
+	}
+
+	// A critical request waits in the queue for the slot.
+	served := make(chan string, 1)
+	go func() {
+		status, header, body := h.raw(ctx, `{"model":"assistant","messages":[{"role":"user","content":"important"}]}`, "Authorization", "Bearer sk-critical")
+		served <- fmt.Sprintf("%d %s %s", status, header.Get("X-Understudy-Mode"), body)
+	}()
+	waitGauge(ctx, t, h, "understudy_admission_queued", 1, "target", "primary/m-primary")
+	select {
+	case got := <-served:
+		t.Fatalf("critical request answered while the slot was held: %s", got)
+	default:
+	}
+	release() // the slot frees
+	<-held
+	if got := <-served; !strings.HasPrefix(got, "200  ") {
+		t.Errorf("queued critical request: %s, want 200 served by the target", got)
+	}
+	if got := h.counter("understudy_admission_total", "priority", "critical", "result", "admitted"); got != 1 {
+		t.Errorf("critical admitted = %v, want 1", got)
+	}
+	waitGauge(ctx, t, h, "understudy_admission_queued", 0, "target", "primary/m-primary")
+}
+
+// waitGauge polls a gauge until it reads want (or the test's deadline).
+func waitGauge(ctx context.Context, t *testing.T, h *harness, name string, want float64, labels ...string) {
+	t.Helper()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for h.counter(name, labels...) != want {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s%v never reached %v (last %v)", name, labels, want, h.counter(name, labels...))
+		case <-tick.C:
+		}
 	}
 }

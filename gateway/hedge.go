@@ -228,7 +228,7 @@ func (x *exchange) hedgeTarget(t routeTarget) (admitted, bool) {
 			if !next || x.raced[u.target] || x.excludedModels[u.model] {
 				continue
 			}
-			done, ok := x.admit(u)
+			done, ok := x.admit(context.Background(), u, false)
 			if !ok {
 				continue
 			}

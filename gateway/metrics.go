@@ -23,6 +23,9 @@ type metrics struct {
 	probes      *prometheus.CounterVec
 	hedges      *prometheus.CounterVec
 	cache       *prometheus.CounterVec
+	limit       *prometheus.GaugeVec
+	queued      *prometheus.GaugeVec
+	admission   *prometheus.CounterVec
 }
 
 var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20, 40, 80, 120}
@@ -58,11 +61,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Configuration reloads by result (applied, rejected)."}, []string{"result"}),
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "understudy_probes_total",
 			Help: "Active probes by target and result (ok, failed)."}, []string{"target", "result"}),
+		limit: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "understudy_adaptive_limit",
+			Help: "Current adaptive concurrency limit per target."}, []string{"target"}),
+		queued: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "understudy_admission_queued",
+			Help: "Requests waiting in a target's admission queue."}, []string{"target"}),
+		admission: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "understudy_admission_total",
+			Help: "Admission decisions under adaptive concurrency limits, by target, priority and result (admitted, at_limit, queue_full, queue_wait, evicted, canceled)."},
+			[]string{"target", "priority", "result"}),
 		hedges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "understudy_hedges_total",
 			Help: "Hedged attempts started, by route and hedge target."}, []string{"route", "target"}),
 	}
 	reg.MustRegister(m.cache, m.requests, m.attempts, m.failovers, m.duration, m.ttft, m.breaker, m.malformed,
-		m.missingDone, m.shed, m.tokens, m.inflight, m.reloads, m.probes, m.hedges)
+		m.missingDone, m.shed, m.tokens, m.inflight, m.reloads, m.probes, m.hedges, m.limit, m.queued, m.admission)
 	return m
 }
 

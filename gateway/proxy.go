@@ -53,6 +53,9 @@ type exchange struct {
 	raced map[*target]bool
 	// acceptLanguage is the client's Accept-Language, for degraded answers.
 	acceptLanguage string
+	// limited: some target refused the request under its adaptive
+	// concurrency limit (overload, not failure).
+	limited bool
 	// ttft and usage of the answer that served the request.
 	ttft  time.Duration
 	usage *chat.Usage
@@ -110,7 +113,7 @@ func (x *exchange) run(ctx context.Context) {
 // try makes one attempt at t (hedged when the route says so) and decides
 // what comes next.
 func (x *exchange) try(ctx context.Context, t routeTarget) (action, time.Duration) {
-	done, ok := x.admit(t)
+	done, ok := x.admit(ctx, t, true)
 	if !ok {
 		return actNext, 0
 	}
@@ -123,30 +126,84 @@ func (x *exchange) try(ctx context.Context, t routeTarget) (action, time.Duratio
 }
 
 // admit takes a concurrency slot and the breaker's permission for one
-// attempt at t; when refused it notes why.
-func (x *exchange) admit(t routeTarget) (func(health.Outcome), bool) {
+// attempt at t; when refused it notes why. Under an adaptive limit the
+// request may wait for a slot (up to its priority's queue wait) when
+// canWait; the returned done then also gives the slot back.
+func (x *exchange) admit(ctx context.Context, t routeTarget, canWait bool) (func(health.Outcome), bool) {
 	if x.g.isDrained(t.id) {
 		x.notes = append(x.notes, t.id+": drained for maintenance")
 		return nil, false
 	}
+	var slot permit
+	if t.adm != nil {
+		if t.breaker.State() == health.Open {
+			// Do not queue for a target that will refuse anyway.
+			return x.refusedByBreaker(t)
+		}
+		wait := time.Duration(0)
+		if canWait {
+			wait = x.rt.cfg.Limits.QueueWait.For(x.key.priority).D()
+		}
+		var err error
+		if slot, err = t.adm.acquire(ctx, x.key.priority, wait); err != nil {
+			limit, inflight, queued := t.adm.state()
+			x.g.metrics.admission.WithLabelValues(t.id, x.key.priority, admissionResult(err)).Inc()
+			x.notes = append(x.notes, fmt.Sprintf("%s: %v (limit %d, %d in flight, %d queued)", t.id, err, limit, inflight, queued))
+			x.limited = true
+			return nil, false
+		}
+		x.g.metrics.admission.WithLabelValues(t.id, x.key.priority, "admitted").Inc()
+	}
 	if !t.acquire() {
+		if slot.p != nil {
+			slot.release(false)
+		}
 		x.notes = append(x.notes, t.id+": at its concurrency limit")
 		return nil, false
 	}
 	done, err := t.breaker.AllowOutcome()
 	if err != nil {
 		t.release()
-		note := t.id + ": circuit open"
-		if until := t.breaker.OpenUntil(); !until.IsZero() {
-			note += fmt.Sprintf(" (next try in %s)", x.g.clk.Until(until).Round(time.Second))
+		if slot.p != nil {
+			slot.release(false)
 		}
-		x.notes = append(x.notes, note)
-		return nil, false
+		return x.refusedByBreaker(t)
 	}
 	x.mu.Lock()
 	x.attempts++
 	x.mu.Unlock()
-	return done, true
+	if slot.p == nil {
+		return done, true
+	}
+	return func(o health.Outcome) {
+		done(o)
+		slot.release(o == health.Success)
+	}, true
+}
+
+// refusedByBreaker notes that t's breaker is open.
+func (x *exchange) refusedByBreaker(t routeTarget) (func(health.Outcome), bool) {
+	note := t.id + ": circuit open"
+	if until := t.breaker.OpenUntil(); !until.IsZero() {
+		note += fmt.Sprintf(" (next try in %s)", x.g.clk.Until(until).Round(time.Second))
+	}
+	x.notes = append(x.notes, note)
+	return nil, false
+}
+
+// admissionResult names an admission refusal for the metrics.
+func admissionResult(err error) string {
+	switch {
+	case errors.Is(err, errAtLimit):
+		return "at_limit"
+	case errors.Is(err, errQueueFull):
+		return "queue_full"
+	case errors.Is(err, errQueueWait):
+		return "queue_wait"
+	case errors.Is(err, errEvicted):
+		return "evicted"
+	}
+	return "canceled"
 }
 
 // account does the bookkeeping of a finished attempt: metrics, the
@@ -407,12 +464,18 @@ func (x *exchange) exhausted() {
 	if x.degrade() {
 		return
 	}
-	x.finish(routeTarget{}, "unavailable", &provider.Failure{Class: understudy.ClassServer})
+	class, retry := understudy.ClassServer, x.retryAfter()
+	if x.limited && !x.failed {
+		// Every target was busy, none failed: overload, with the shedding
+		// Retry-After.
+		class, retry = understudy.ClassOverloaded, x.rt.cfg.Limits.ShedRetryAfter.D()
+	}
+	x.finish(routeTarget{}, "unavailable", &provider.Failure{Class: class})
 	x.routeHeaders()
 	writeError(x.w, x.g.log, &understudy.Error{
 		Code:       understudy.EUNAVAILABLE,
 		Message:    fmt.Sprintf("No upstream model for %q can answer right now (%s). Please retry later.", x.route.name, strings.Join(x.notes, "; ")),
-		RetryAfter: x.retryAfter(),
+		RetryAfter: retry,
 	})
 }
 

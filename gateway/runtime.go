@@ -145,7 +145,7 @@ func (g *Gateway) targetFor(rt *runtime, prev *runtime, p config.Provider, tc co
 	if maxConc == 0 {
 		maxConc = p.MaxConcurrency
 	}
-	sig := fmt.Sprintf("%s|%s|%s|%s|%v|%s|%d|%+v|%+v", p.Kind, p.BaseURL, p.APIKey.Value, p.APIVersion, sortedHeaders(p.Headers), tc.Model, maxConc, p.Breaker, p.Probe)
+	sig := fmt.Sprintf("%s|%s|%s|%s|%v|%s|%d|%+v|%+v|%+v", p.Kind, p.BaseURL, p.APIKey.Value, p.APIVersion, sortedHeaders(p.Headers), tc.Model, maxConc, p.Breaker, p.Probe, p.AdaptiveConcurrency)
 	if t, ok := rt.targets[id]; ok {
 		if t.signature != sig {
 			return nil, fmt.Errorf("target %s is defined twice with different settings (max_concurrency?)", id)
@@ -171,6 +171,12 @@ func (g *Gateway) targetFor(rt *runtime, prev *runtime, p config.Provider, tc co
 	t := &target{
 		id: id, provider: p.Name, model: tc.Model, up: up, client: g.client,
 		maxConc: int64(maxConc), probe: p.Probe, signature: sig, maxOpenFor: p.Breaker.MaxOpenFor.D(),
+	}
+	if ac := p.AdaptiveConcurrency; ac.Enabled {
+		limit, queued := g.metrics.limit.WithLabelValues(id), g.metrics.queued.WithLabelValues(id)
+		limit.Set(float64(ac.Initial))
+		queued.Set(0)
+		t.adm = newAdmission(ac, g.clk, func(n int) { limit.Set(float64(n)) }, func(n int) { queued.Set(float64(n)) })
 	}
 	t.breaker = health.NewBreaker(id, breakerSettings(p.Breaker), g.clk, func(tr health.Transition) { g.onBreakerChange(t, tr) })
 	rt.targets[id] = t

@@ -41,8 +41,11 @@ type target struct {
 	up       Upstream
 	client   *http.Client
 	maxConc  int64
-	breaker  *health.Breaker
-	probe    config.Probe
+	// adm is the adaptive concurrency limit and admission queue; nil when
+	// the provider has none.
+	adm     *admission
+	breaker *health.Breaker
+	probe   config.Probe
 	// maxOpenFor is how long a target with bad credentials or no quota stays out.
 	maxOpenFor time.Duration
 	// signature is the definition the state belongs to; a reload that changes
