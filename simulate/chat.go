@@ -82,14 +82,27 @@ type wire struct {
 	respond  func(http.ResponseWriter, *http.Request, chatRequest, plan, Fault)
 }
 
-// serve answers a valid request: a refused prefill, the fault in force, or
-// the (continued) answer.
+// serve answers a valid request: a refused prefill, a refusal for want of
+// capacity, the fault in force, or the (continued) answer. An admitted
+// request holds its slot until serve returns (see Options.Capacity).
 func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, p *provider, req chatRequest, wf wire) {
 	if s.noPrefill[p.name] && req.prefill() {
 		p.outcome(KindRejectPrefill)
 		wf.errorFor(Fault{Kind: KindRejectPrefill}, 0)
 		return
 	}
+	release, err := s.acquire(r.Context(), p)
+	switch {
+	case errors.Is(err, errOverCapacity):
+		p.outcome(OutcomeOverCapacity)
+		s.log.Debug(wf.name+" over capacity", "provider", p.name, "model", req.Model, "stream", req.Stream)
+		wf.errorFor(Fault{Kind: KindOverloaded}, 0)
+		return
+	case err != nil: // the client went away, or Close, while queued
+		p.outcome(OutcomeLeftQueue)
+		panic(http.ErrAbortHandler)
+	}
+	defer release()
 	pl := s.plan(p.name, req.Model, req.Messages)
 	f, faulty := s.pick(p, target{model: req.Model, stream: req.Stream, prefill: req.prefill(), continuation: pl.continued}, true)
 	if !faulty {

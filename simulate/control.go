@@ -13,13 +13,15 @@ import (
 
 // The control API, under /_sim/, speaks JSON:
 //
-//	GET    /_sim/providers                  every provider: name, fault, schedule, stats
+//	GET    /_sim/providers                  every provider: name, fault, schedule, capacity, stats
 //	GET    /_sim/providers/{name}           one provider
 //	PUT    /_sim/providers/{name}/fault     body: a Fault
 //	DELETE /_sim/providers/{name}/fault
 //	POST   /_sim/providers/{name}/schedule  body: {"steps":[{"fault":{…}|null,"for":"30s"}…]}
+//	PUT    /_sim/providers/{name}/capacity  body: a Capacity, {"slots":4,"queue":8}
+//	DELETE /_sim/providers/{name}/capacity  unlimited again
 //	GET    /_sim/providers/{name}/stats
-//	POST   /_sim/reset                      clear every fault, schedule and stats
+//	POST   /_sim/reset                      clear every fault, schedule and stats (capacity stays)
 //
 // Errors use the OpenAI error shape; "param" names the offending field.
 func (s *Simulator) controlRoutes(mux *http.ServeMux) {
@@ -59,6 +61,25 @@ func (s *Simulator) controlRoutes(mux *http.ServeMux) {
 			return nil, err
 		}
 		if err := s.Schedule(name, body.Steps); err != nil {
+			return nil, err
+		}
+		return s.status(name)
+	}))
+	mux.HandleFunc("PUT /_sim/providers/{name}/capacity", s.control(func(name string, r *http.Request) (any, error) {
+		if _, err := s.provider(name); err != nil {
+			return nil, err
+		}
+		var c Capacity
+		if err := decodeStrict(r.Body, &c); err != nil {
+			return nil, err
+		}
+		if err := s.SetCapacity(name, c); err != nil {
+			return nil, err
+		}
+		return s.status(name)
+	}))
+	mux.HandleFunc("DELETE /_sim/providers/{name}/capacity", s.control(func(name string, _ *http.Request) (any, error) {
+		if err := s.ClearCapacity(name); err != nil {
 			return nil, err
 		}
 		return s.status(name)
@@ -103,7 +124,10 @@ type ProviderStatus struct {
 	// Fault is in force now, Count being what is left of it; null if healthy.
 	Fault    *Fault          `json:"fault"`
 	Schedule *ScheduleStatus `json:"schedule,omitempty"`
-	Stats    Stats           `json:"stats"`
+	// Capacity is the provider's fixed concurrency; null if unlimited.
+	// Stats.Busy and Stats.Queued show how much of it is taken.
+	Capacity *Capacity `json:"capacity"`
+	Stats    Stats     `json:"stats"`
 }
 
 // ScheduleStatus describes a running schedule.
@@ -123,7 +147,10 @@ func (s *Simulator) status(name string) (ProviderStatus, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st := ProviderStatus{Name: name, Fault: s.current(p, s.clock.Now()).view(), Stats: p.stats.clone()}
+	st := ProviderStatus{Name: name, Fault: s.current(p, s.clock.Now()).view(), Stats: p.snapshot()}
+	if c := p.gate.limit; c != nil {
+		st.Capacity = &Capacity{Slots: c.Slots, Queue: c.Queue}
+	}
 	if sc := p.sched; sc != nil {
 		steps := make([]Step, len(sc.steps))
 		for i, step := range sc.steps {

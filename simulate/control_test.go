@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/understudy/understudy/simulate"
 )
@@ -131,6 +132,12 @@ func TestControlBadInput(t *testing.T) {
 		{"bad step kind", "POST", "/providers/primary/schedule", `{"steps":[{"fault":{"kind":"nope"},"for":"1s"}]}`, 400,
 			"steps[0].fault.kind", "valid kinds"},
 		{"numeric step duration", "POST", "/providers/primary/schedule", `{"steps":[{"for":5}]}`, 400, "steps.for", "duration"},
+		{"zero slots", "PUT", "/providers/primary/capacity", `{"slots":0,"queue":2}`, 400, "slots", "less than 1"},
+		{"negative queue", "PUT", "/providers/primary/capacity", `{"slots":1,"queue":-1}`, 400, "queue", "negative"},
+		{"capacity unknown field", "PUT", "/providers/primary/capacity", `{"slots":1,"queu":1}`, 400, "queu", "unknown field"},
+		{"capacity not an integer", "PUT", "/providers/primary/capacity", `{"slots":"4"}`, 400, "slots", "want an integer"},
+		{"capacity unknown provider", "PUT", "/providers/nobody/capacity", `{"slots":1}`, 404, "", "unknown provider"},
+		{"capacity unknown provider delete", "DELETE", "/providers/nobody/capacity", ``, 404, "", "unknown provider"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,6 +161,59 @@ func TestControlBadInput(t *testing.T) {
 			if f, ok := sim.CurrentFault("primary"); ok {
 				t.Errorf("got fault %+v after bad input, want none", f)
 			}
+			if st, _ := sim.Status("primary"); st.Capacity != nil {
+				t.Errorf("got capacity %+v after bad input, want none", st.Capacity)
+			}
 		})
 	}
+}
+
+// TestControlCapacity: PUT and DELETE …/capacity; the provider's status
+// shows the capacity and how much of it is taken, and reset keeps it.
+func TestControlCapacity(t *testing.T) {
+	ctx := testCtx(t)
+	clock := fakeClock()
+	sim, srv := MustServe(t, simulate.Options{Clock: clock, FirstTokenDelay: time.Second})
+	base := srv.URL + "/_sim/providers/primary"
+	var st simulate.ProviderStatus
+	if code := call(ctx, t, srv.Client(), "GET", base, "", &st); code != 200 || st.Capacity != nil {
+		t.Fatalf("GET: got %d capacity %+v, want 200 and none", code, st.Capacity)
+	}
+	if code := call(ctx, t, srv.Client(), "PUT", base+"/capacity", `{"slots":1,"queue":1}`, &st); code != 200 {
+		t.Fatalf("PUT capacity: got %d, want 200", code)
+	}
+	if want := (simulate.Capacity{Slots: 1, Queue: 1}); st.Capacity == nil || *st.Capacity != want {
+		t.Fatalf("PUT capacity: got %+v, want %+v", st.Capacity, want)
+	}
+
+	cw := capWires[0]
+	body := cw.body(t, false)
+	served := cw.send(t, ctx, srv, body)
+	queued := cw.send(t, ctx, srv, body)
+	var all struct {
+		Providers []simulate.ProviderStatus `json:"providers"`
+	}
+	MustWaitStats(t, ctx, sim, func(st simulate.Stats) bool { return st.Busy == 1 && st.Queued == 1 })
+	if code := call(ctx, t, srv.Client(), "GET", base, "", &st); code != 200 || st.Stats.Busy != 1 || st.Stats.Queued != 1 {
+		t.Errorf("GET: got %d stats %+v, want 200 with 1 busy and 1 queued", code, st.Stats)
+	}
+	if code := call(ctx, t, srv.Client(), "POST", srv.URL+"/_sim/reset", "", &all); code != 200 {
+		t.Fatalf("POST reset: got %d, want 200", code)
+	}
+	if p := all.Providers[0]; p.Capacity == nil || p.Stats.Busy != 1 || p.Stats.Queued != 1 || p.Stats.Requests != 0 {
+		t.Errorf("after reset: got capacity %+v, stats %+v, want the capacity, 1 busy, 1 queued and no requests",
+			p.Capacity, p.Stats)
+	}
+	if code := call(ctx, t, srv.Client(), "DELETE", base+"/capacity", "", &st); code != 200 || st.Capacity != nil {
+		t.Errorf("DELETE capacity: got %d capacity %+v, want 200 and none", code, st.Capacity)
+	}
+	if st.Stats.Busy != 2 || st.Stats.Queued != 0 {
+		t.Errorf("DELETE capacity: got %d busy, %d queued, want the waiter let in: 2 and 0", st.Stats.Busy, st.Stats.Queued)
+	}
+	if err := clock.BlockUntilContext(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	wantOK(t, "served", <-served)
+	wantOK(t, "queued", <-queued)
 }

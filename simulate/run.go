@@ -51,6 +51,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		same      = fs.Bool("same-answers", false, "every provider and model answers the same messages with the same text (a continuation on another provider then reproduces the answer)")
 		faults    []string
 		noPrefill = map[string]bool{}
+		capacity  = map[string]Capacity{}
 	)
 	fs.Func("no-prefill", "provider that rejects requests ending in an assistant message with a 400; repeatable", func(v string) error {
 		if v == "" {
@@ -59,6 +60,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		noPrefill[v] = true
 		return nil
 	})
+	fs.Func("capacity", "provider=SLOTS[/QUEUE]: requests answered at once and allowed to wait for a slot (QUEUE 0 or absent: refuse at once); "+
+		"beyond them 503 (529 on /v1/messages) overloaded; repeatable or comma-separated (e.g. -capacity primary=4/8,backup=2)",
+		func(v string) error { return parseCapacityFlag(v, capacity) })
 	fs.Func("fault", "provider=kind or provider={JSON fault}; repeatable (e.g. -fault primary=hang)", func(v string) error {
 		if _, _, ok := strings.Cut(v, "="); !ok {
 			return fmt.Errorf("want provider=kind, got %q", v)
@@ -91,6 +95,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("simulate: -no-prefill %q: not among -providers %q", n, *providers)
 		}
 	}
+	for _, n := range slices.Sorted(maps.Keys(capacity)) {
+		if !slices.Contains(names, n) {
+			return fmt.Errorf("simulate: -capacity %q: not among -providers %q", n, *providers)
+		}
+	}
 	if *words <= 0 {
 		return fmt.Errorf("simulate: -answer-words %d: want a positive number", *words)
 	}
@@ -99,6 +108,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sim := New(Options{
 		Providers:       names,
 		NoPrefill:       noPrefill,
+		Capacity:        capacity,
 		AnswerWords:     *words,
 		TokenInterval:   *interval,
 		FirstTokenDelay: *first,

@@ -56,7 +56,7 @@ func TestRunHelp(t *testing.T) {
 		t.Errorf("got %v, want flag.ErrHelp", err)
 	}
 	for _, want := range []string{"Usage: understudy simulate", "-fault", "-schedule", "-token-interval", "slow_first_token",
-		"-no-prefill", "/{provider}/v1/messages", "overlap", "-same-answers"} {
+		"-no-prefill", "/{provider}/v1/messages", "overlap", "-same-answers", "-capacity", "SLOTS[/QUEUE]"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("got usage %q, want it to mention %q", stderr.String(), want)
 		}
@@ -81,6 +81,10 @@ func TestRunBadArguments(t *testing.T) {
 		{"extra arguments", []string{"serve"}, "unexpected arguments"},
 		{"no-prefill of an unknown provider", []string{"-no-prefill", "nobody"}, "not among -providers"},
 		{"bad listen address", []string{"-listen", "127.0.0.1:99999"}, "invalid port"},
+		{"capacity without slots", []string{"-capacity", "primary"}, `invalid value "primary" for flag -capacity: want provider=SLOTS[/QUEUE]`},
+		{"capacity of zero slots", []string{"-capacity", "primary=0"}, "flag -capacity: slots: 0 is less than 1"},
+		{"capacity with a bad queue", []string{"-capacity", "primary=2/x"}, `flag -capacity: queue "x"`},
+		{"capacity of an unknown provider", []string{"-capacity", "primary=1,nobody=2"}, `-capacity "nobody": not among -providers`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -266,4 +270,25 @@ func startRun(t *testing.T, args ...string) map[string]string {
 		t.Fatalf("no provider URLs in the banner; stderr: %s", stderr.String())
 	}
 	return urls
+}
+
+// TestRunCapacity: -capacity, repeated and comma-separated, reaches the
+// simulator; the control API shows it.
+func TestRunCapacity(t *testing.T) {
+	urls := startRun(t, "-providers", "a,b,c", "-capacity", "a=2/1,b=3", "-capacity", "c=1/4", "-capacity", "a=5")
+	ctx := testCtx(t)
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	var all struct {
+		Providers []simulate.ProviderStatus `json:"providers"`
+	}
+	if code := call(ctx, t, hc, "GET", strings.TrimSuffix(urls["a"], "/a/v1")+"/_sim/providers", "", &all); code != 200 {
+		t.Fatalf("GET providers: got %d, want 200", code)
+	}
+	want := map[string]simulate.Capacity{"a": {Slots: 5}, "b": {Slots: 3}, "c": {Slots: 1, Queue: 4}}
+	for _, p := range all.Providers {
+		if p.Capacity == nil || *p.Capacity != want[p.Name] {
+			t.Errorf("%s: got capacity %+v, want %+v", p.Name, p.Capacity, want[p.Name])
+		}
+	}
 }

@@ -11,6 +11,8 @@
 // can be given a Fault (a 429, a reset connection, a stream cut after three
 // chunks…) directly, through a timed schedule, or through the JSON control API
 // under /_sim/; the same fault answers in each wire format's own error shape.
+// A provider can also be given a fixed Capacity: slots, a queue, and
+// overload refusals beyond them (see Options.Capacity).
 // Answers are deterministic (see Answer), and a request that continues a
 // partial answer gets exactly the rest of it (see Continuation), so a
 // gateway's mid-stream failover can be checked to the byte. Every delay runs
@@ -44,6 +46,12 @@ const (
 	OutcomeOK         = "ok"              // answered normally
 	OutcomeBadRequest = "bad_request"     // rejected by request validation
 	OutcomeInvalidKey = "invalid_api_key" // rejected by Options.Keys
+	// OutcomeOverCapacity: refused as overloaded, every slot and queue
+	// place of the provider's Capacity being taken.
+	OutcomeOverCapacity = "over_capacity"
+	// OutcomeLeftQueue: the client went away, or the simulator was closed,
+	// while the request waited for a slot; it got no answer.
+	OutcomeLeftQueue = "left_queue"
 )
 
 // Options configures a Simulator. The zero value serves the providers
@@ -64,6 +72,26 @@ type Options struct {
 	// fault applies; the outcome counts as "reject_prefill". Absent means
 	// prefill is supported.
 	NoPrefill map[string]bool
+	// Capacity optionally gives providers a fixed concurrency, as a real
+	// inference server has. A request holds a slot for its whole service —
+	// FirstTokenDelay and any fault's delay, every chunk of a stream up to
+	// the last, the whole non-stream answer; a hang or stall until the client
+	// goes away — and gives it back when that ends or its client goes away.
+	// Beyond Slots, requests wait in a first-come-first-served queue of
+	// Queue places until a slot frees, their client goes away or the
+	// simulator is closed (outcome "left_queue"); beyond the queue they are
+	// refused at once as overloaded, as the overloaded fault answers: 503
+	// with OpenAI's error body, or 529 overloaded_error on the Anthropic
+	// endpoint (outcome "over_capacity").
+	//
+	// As a real server admits work, capacity is checked once the key and
+	// the request are found valid (NoPrefill included), and before any
+	// fault applies: a refused request does not count against a fault's
+	// Count, and an admitted one holds its slot while its fault plays out.
+	// Model listings need no slot. Providers absent from the map, or with
+	// Slots 0 or less, are unlimited; a negative Queue means 0. SetCapacity
+	// and ClearCapacity change it at runtime; Reset keeps it.
+	Capacity map[string]Capacity
 	// AnswerWords is the number of words per answer; 0 means 24.
 	AnswerWords int
 	// TokenInterval is the pause between streamed content chunks; 0 means none.
@@ -110,8 +138,8 @@ type Stats struct {
 	Streams int `json:"streams"`
 	// Listings counts GET /v1/models requests.
 	Listings int `json:"listings"`
-	// Outcomes counts requests by outcome: "ok", a fault kind, "bad_request"
-	// or "invalid_api_key".
+	// Outcomes counts requests by outcome: "ok", a fault kind,
+	// "bad_request", "invalid_api_key", "over_capacity" or "left_queue".
 	Outcomes map[string]int `json:"outcomes"`
 	// Models lists the distinct models requested, in first-seen order.
 	Models []string `json:"models"`
@@ -119,16 +147,23 @@ type Stats struct {
 	ModelRequests map[string]int `json:"model_requests"`
 	// LastRequest is the raw body of the last request that was valid JSON.
 	LastRequest json.RawMessage `json:"last_request,omitempty"`
+	// Busy is how many requests are being answered now, each holding a
+	// slot (see Options.Capacity); counted with or without a Capacity.
+	// Busy and Queued are the state now: Reset leaves them.
+	Busy int `json:"busy"`
+	// Queued is how many requests wait for a slot now.
+	Queued int `json:"queued"`
 }
 
 // provider is the state of one served provider, guarded by mu.
 type provider struct {
 	name    string
 	mu      sync.Mutex
-	manual  *active   // set by SetFault; nil while a schedule runs
-	sched   *schedule // set by Schedule
-	stats   Stats
-	changed chan struct{} // closed and replaced when Requests grows
+	manual  *active       // set by SetFault; nil while a schedule runs
+	sched   *schedule     // set by Schedule
+	stats   Stats         // Busy and Queued are filled in by snapshot
+	gate    gate          // slots and queue
+	changed chan struct{} // closed and replaced when stats, slots or queue change
 }
 
 // active is a fault in force with what remains of its Count.
@@ -198,6 +233,12 @@ func New(o Options) *Simulator {
 		}
 		s.names = append(s.names, n)
 		s.providers[n] = &provider{name: n, stats: emptyStats(), changed: make(chan struct{})}
+	}
+	for name, c := range o.Capacity {
+		if p, ok := s.providers[name]; ok && c.Slots > 0 {
+			c.Queue = max(c.Queue, 0)
+			p.gate.limit = &c
+		}
 	}
 	s.mux = s.routes()
 	return s
@@ -359,7 +400,21 @@ func (s *Simulator) Stats(provider string) Stats {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.stats.clone()
+	return p.snapshot()
+}
+
+// snapshot returns a copy of p's stats with the state of its slots. p.mu
+// must be held.
+func (p *provider) snapshot() Stats {
+	st := p.stats.clone()
+	st.Busy, st.Queued = p.gate.busy, len(p.gate.waiters)
+	return st
+}
+
+// notify wakes the waits on p's stats. p.mu must be held.
+func (p *provider) notify() {
+	close(p.changed)
+	p.changed = make(chan struct{})
 }
 
 func (st Stats) clone() Stats {
@@ -388,19 +443,20 @@ func (p *provider) arrive(body []byte, valid bool, req chatRequest) {
 		}
 		p.stats.ModelRequests[req.Model]++
 	}
-	close(p.changed)
-	p.changed = make(chan struct{})
+	p.notify()
 }
 
 func (p *provider) outcome(o string) {
 	p.mu.Lock()
 	p.stats.Outcomes[o]++
+	p.notify()
 	p.mu.Unlock()
 }
 
 func (p *provider) listed() {
 	p.mu.Lock()
 	p.stats.Listings++
+	p.notify()
 	p.mu.Unlock()
 }
 
@@ -408,33 +464,57 @@ func (p *provider) listed() {
 // requests (counted on arrival, before they are answered), ctx is done or the
 // simulator is closed.
 func (s *Simulator) WaitRequests(ctx context.Context, provider string, n int) error {
+	st, err := s.waitStats(ctx, provider, func(st Stats) bool { return st.Requests >= n })
+	if err != nil && errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("waiting for %d requests to %s (got %d): %w", n, provider, st.Requests, err)
+	}
+	return err
+}
+
+// WaitStats blocks until cond holds for provider's Stats, ctx is done or the
+// simulator is closed. cond is checked at once and after every change: a
+// request's arrival or outcome, a listing, a slot or queue place taken or
+// given back (Busy, Queued).
+func (s *Simulator) WaitStats(ctx context.Context, provider string, cond func(Stats) bool) error {
+	st, err := s.waitStats(ctx, provider, cond)
+	if err != nil && errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("waiting on the stats of %s (last: %d requests, %d busy, %d queued, outcomes %v): %w",
+			provider, st.Requests, st.Busy, st.Queued, st.Outcomes, err)
+	}
+	return err
+}
+
+// waitStats is WaitStats; it returns the last Stats seen.
+func (s *Simulator) waitStats(ctx context.Context, provider string, cond func(Stats) bool) (Stats, error) {
 	p, err := s.provider(provider)
 	if err != nil {
-		return err
+		return emptyStats(), err
 	}
 	for {
 		p.mu.Lock()
-		got, changed := p.stats.Requests, p.changed
+		st, changed := p.snapshot(), p.changed
 		p.mu.Unlock()
-		if got >= n {
-			return nil
+		if cond(st) {
+			return st, nil
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for %d requests to %s (got %d): %w", n, provider, got, ctx.Err())
+			return st, ctx.Err()
 		case <-s.done:
-			return ErrClosed
+			return st, ErrClosed
 		}
 	}
 }
 
-// Reset clears every provider's fault, schedule and stats.
+// Reset clears every provider's fault, schedule and stats. Capacity, and the
+// requests holding or waiting for a slot, are kept.
 func (s *Simulator) Reset() {
 	for _, name := range s.names {
 		p := s.providers[name]
 		p.mu.Lock()
 		p.manual, p.sched, p.stats = nil, nil, emptyStats()
+		p.notify()
 		p.mu.Unlock()
 	}
 	s.log.Info("reset")
