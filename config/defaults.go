@@ -172,6 +172,7 @@ func (c *Config) ApplyDefaults() {
 		setDefault(&r.Retry.Backoff, dr.Backoff)
 		setDefault(&r.Cache.TTL, Duration(time.Hour))
 		setDefault(&r.Cache.MaxBytes, 8<<20)
+		setDefault(&r.Cache.FastPathTTL, r.Cache.TTL)
 		setDefault(&r.SLO.Availability, 0.999)
 		setDefault(&r.SLO.LatencyTarget, 0.95)
 		setDefault(&r.SLO.Period, Duration(30*24*time.Hour))

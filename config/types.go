@@ -263,6 +263,12 @@ type Cache struct {
 	// MaxBytes bounds the cache's memory (least recently used out first).
 	// Default 8 MiB.
 	MaxBytes int `yaml:"max_bytes"`
+	// FastPath serves a cached answer before trying any target when the
+	// same conversation was answered within FastPathTTL. Default false.
+	FastPath bool `yaml:"fast_path"`
+	// FastPathTTL is the age limit of answers the fast path serves. Default
+	// (and at most) TTL.
+	FastPathTTL Duration `yaml:"fast_path_ttl"`
 }
 
 // SLO is a route's objective: availability (requests served by a model,
@@ -279,6 +285,10 @@ type SLO struct {
 	LatencyTarget float64 `yaml:"latency_target"`
 	// Period over which the error budget is counted. Default 720h (30 days).
 	Period Duration `yaml:"period"`
+	// DegradedGood lists ladder steps (cache, faq, handoff, notice) whose
+	// answers count as good for availability. Default none: a degraded
+	// answer spends error budget like a failure.
+	DegradedGood []string `yaml:"degraded_good"`
 }
 
 // Hedge configures hedged requests: when the first attempt has produced

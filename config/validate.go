@@ -351,6 +351,10 @@ func (v *validator) routes(rs []Route, providers map[string]int, ps []Provider, 
 		v.slo(path+".slo", r.SLO)
 		v.positive(path+".cache.ttl", r.Cache.TTL)
 		v.atLeast(path+".cache.max_bytes", r.Cache.MaxBytes, 1024)
+		v.positive(path+".cache.fast_path_ttl", r.Cache.FastPathTTL)
+		if r.Cache.FastPathTTL > r.Cache.TTL {
+			v.add(path+".cache.fast_path_ttl", r.Cache.FastPathTTL.String(), "is longer than cache.ttl (%s), after which answers are gone", r.Cache.TTL)
+		}
 		for j, step := range r.Degrade {
 			sp := fmt.Sprintf("%s.degrade[%d]", path, j)
 			switch step {
@@ -377,6 +381,9 @@ func (v *validator) slo(path string, o SLO) {
 		v.add(path+".latency", o.Latency.String(), "must not be negative (0 = no latency objective)")
 	}
 	v.positive(path+".period", o.Period)
+	for i, step := range o.DegradedGood {
+		v.oneOf(fmt.Sprintf("%s.degraded_good[%d]", path, i), step, DegradeCache, DegradeFAQ, DegradeHandoff, DegradeNotice)
+	}
 }
 
 // share reports a fraction outside (0, 1).
@@ -596,3 +603,12 @@ const (
 	DegradeHandoff = "handoff"
 	DegradeNotice  = "notice"
 )
+
+// DegradeMode is the serving mode (as rollups record it) of a ladder step.
+func DegradeMode(step string) string {
+	switch step {
+	case DegradeCache, DegradeFAQ:
+		return "degraded_" + step
+	}
+	return step
+}

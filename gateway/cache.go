@@ -51,6 +51,11 @@ func (c *answerCache) put(key [32]byte, answer, model string, now time.Time) {
 
 // get returns a fresh answer for key.
 func (c *answerCache) get(key [32]byte, now time.Time) (cacheEntry, bool) {
+	return c.getWithin(key, now, c.ttl)
+}
+
+// getWithin returns an answer for key no older than maxAge (and the TTL).
+func (c *answerCache) getWithin(key [32]byte, now time.Time, maxAge time.Duration) (cacheEntry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.byKey[key]
@@ -58,8 +63,10 @@ func (c *answerCache) get(key [32]byte, now time.Time) (cacheEntry, bool) {
 		return cacheEntry{}, false
 	}
 	e := el.Value.(*cacheEntry)
-	if now.Sub(e.at) > c.ttl {
+	if age := now.Sub(e.at); age > c.ttl {
 		c.remove(el)
+		return cacheEntry{}, false
+	} else if age > maxAge {
 		return cacheEntry{}, false
 	}
 	c.order.MoveToFront(el)

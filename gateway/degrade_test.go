@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/understudy/understudy/simulate"
 )
 
@@ -217,5 +218,59 @@ func waitGauge(ctx context.Context, t *testing.T, h *harness, name string, want 
 			t.Fatalf("%s%v never reached %v (last %v)", name, labels, want, h.counter(name, labels...))
 		case <-tick.C:
 		}
+	}
+}
+
+// With cache.fast_path, a conversation answered moments ago is answered
+// from the cache without reaching any target; older answers are not.
+func TestCacheFastPath(t *testing.T) {
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	cfg := strings.Replace(baseConfig, "    retry: {backoff: 1ms}", "    retry: {backoff: 1ms, budget: 0, min_per_second: 0}\n    cache: {fast_path: true, fast_path_ttl: 10m}", 1)
+	h := newHarness(t, withConfig(cfg), withClock(clk))
+	ctx := testCtx(t)
+	q := `{"model":"assistant","messages":[{"role":"user","content":"What are your opening hours?"}]}`
+	status, header, first := h.raw(ctx, q)
+	if status != 200 || header.Get("X-Understudy-Mode") != "" {
+		t.Fatalf("first ask: %d %q", status, header.Get("X-Understudy-Mode"))
+	}
+	if n := h.requests("primary"); n != 1 {
+		t.Fatalf("primary saw %d requests, want 1", n)
+	}
+	clk.Advance(9 * time.Minute)
+	status, header, again := h.raw(ctx, q)
+	if status != 200 || header.Get("X-Understudy-Mode") != "cached" {
+		t.Fatalf("second ask: %d mode %q, want 200 cached", status, header.Get("X-Understudy-Mode"))
+	}
+	if n := h.requests("primary"); n != 1 {
+		t.Errorf("fast path still sent the request upstream: primary saw %d", n)
+	}
+	var a, b struct {
+		Choices []struct {
+			Message struct{ Content string } `json:"message"`
+		} `json:"choices"`
+	}
+	if err := json.Unmarshal([]byte(first), &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(again), &b); err != nil {
+		t.Fatal(err)
+	}
+	if a.Choices[0].Message.Content == "" || a.Choices[0].Message.Content != b.Choices[0].Message.Content {
+		t.Errorf("cached answer %q, want the model's %q", b.Choices[0].Message.Content, a.Choices[0].Message.Content)
+	}
+	// Another conversation is not served from the cache.
+	if _, header, _ := h.raw(ctx, `{"model":"assistant","messages":[{"role":"user","content":"Something else"}]}`); header.Get("X-Understudy-Mode") != "" {
+		t.Errorf("other conversation served in mode %q", header.Get("X-Understudy-Mode"))
+	}
+	// Past fast_path_ttl the model answers again (and refreshes the entry).
+	clk.Advance(2 * time.Minute)
+	if _, header, _ := h.raw(ctx, q); header.Get("X-Understudy-Mode") != "" {
+		t.Errorf("after fast_path_ttl: mode %q, want the model", header.Get("X-Understudy-Mode"))
+	}
+	if n := h.requests("primary"); n != 3 {
+		t.Errorf("primary saw %d requests, want 3", n)
+	}
+	if got := h.counter("understudy_requests_total", "outcome", "cached"); got != 1 {
+		t.Errorf("requests counted cached = %v, want 1", got)
 	}
 }

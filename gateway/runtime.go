@@ -41,6 +41,9 @@ type route struct {
 	degrade    []string // the degradation ladder, in order
 	// cache keeps answers for the "cache" step; nil when the ladder has none.
 	cache *answerCache
+	// fastPath: answers no older than this are served from the cache
+	// before any target is tried; 0 when the route has no fast path.
+	fastPath time.Duration
 	// cacheSettings are the cache's, to keep it across reloads.
 	cacheSettings config.Cache
 	// notice: the route has its own notice text, added to cached answers.
@@ -100,7 +103,10 @@ func (g *Gateway) build(cfg *config.Config, prev *runtime) (*runtime, error) {
 			}
 		}
 		r.cacheSettings, r.notice = rc.Cache, len(rc.Notice) > 0
-		if slices.Contains(rc.Degrade, config.DegradeCache) {
+		if rc.Cache.FastPath {
+			r.fastPath = rc.Cache.FastPathTTL.D()
+		}
+		if slices.Contains(rc.Degrade, config.DegradeCache) || rc.Cache.FastPath {
 			if prev != nil {
 				if old, ok := prev.routes[rc.Name]; ok && old.cache != nil && old.cacheSettings == rc.Cache {
 					r.cache = old.cache

@@ -164,6 +164,15 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.noticeHeaders(w.Header(), rt, route.name)
+	if route.fastPath > 0 && req.Cacheable {
+		if e, ok := route.cache.getWithin(req.ConversationKey(), g.clk.Now(), route.fastPath); ok {
+			// The fast path: the same conversation was answered moments ago.
+			g.metrics.cache.WithLabelValues(route.name, "fast_hit").Inc()
+			x := &exchange{g: g, rt: rt, route: route, req: req, key: key, w: w, start: g.clk.Now()}
+			x.writeDegraded(ModeCached, e.answer, e.model, "")
+			return
+		}
+	}
 	n := g.inflight.Add(1)
 	defer g.inflight.Add(-1)
 	g.metrics.inflight.Inc()
@@ -196,6 +205,11 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 		acceptLanguage: r.Header.Get("Accept-Language")}
 	x.run(ctx)
 }
+
+// ModeCached is the serving mode of an answer from the cache's fast path:
+// a model's answer to the same conversation, replayed; it counts as served
+// well (unlike the ladder's degraded_cache).
+const ModeCached = "cached"
 
 // inflightLimit is how many requests may be in flight when one of priority
 // arrives: batch traffic is shed beyond 70 % of max_inflight, default

@@ -21,7 +21,11 @@ type sloState struct {
 
 // Objective turns a route's configured SLO into the slo package's.
 func Objective(o config.SLO) slo.Objective {
-	return slo.Objective{Availability: o.Availability, Latency: o.Latency.D(), LatencyTarget: o.LatencyTarget, Period: o.Period.D()}
+	good := make([]string, 0, len(o.DegradedGood))
+	for _, step := range o.DegradedGood {
+		good = append(good, config.DegradeMode(step))
+	}
+	return slo.Objective{Availability: o.Availability, Latency: o.Latency.D(), LatencyTarget: o.LatencyTarget, Period: o.Period.D(), DegradedGood: good}
 }
 
 // evaluateSLOs measures every route against its SLO from the stored rollups.

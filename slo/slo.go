@@ -31,6 +31,10 @@ type Objective struct {
 	LatencyTarget float64
 	// Period over which the error budget is counted. Default 30 days.
 	Period time.Duration
+	// DegradedGood lists the degraded serving modes (store.ModeDegradedCache,
+	// …) that count as good for availability. Default none: every degraded
+	// answer spends error budget.
+	DegradedGood []string
 }
 
 // Window is one alerting pair: the budget burns at least Factor times the
@@ -67,12 +71,16 @@ func BurnRate(errorRate, objective float64) float64 {
 const inf = 1e9
 
 // errorRate of availability: requests that users saw fail or that were
-// served degraded, over all requests.
-func availabilityErrors(s store.SLI) float64 {
+// served degraded (except in the modes degradedGood), over all requests.
+func availabilityErrors(s store.SLI, degradedGood []string) float64 {
 	if s.Total == 0 {
 		return 0
 	}
-	return float64(s.Total-s.Good) / float64(s.Total)
+	good := s.Good
+	for _, m := range degradedGood {
+		good += s.DegradedByMode[m]
+	}
+	return float64(s.Total-good) / float64(s.Total)
 }
 
 // latencyErrors: good requests slower than the objective, over good requests.
@@ -120,7 +128,7 @@ func Evaluate(ctx context.Context, q Querier, route string, o Objective, windows
 	if err != nil {
 		return st, fmt.Errorf("slo %s: %w", route, err)
 	}
-	st.BudgetRemaining = 1 - BurnRate(availabilityErrors(period), o.Availability)
+	st.BudgetRemaining = 1 - BurnRate(availabilityErrors(period, o.DegradedGood), o.Availability)
 	st.LatencyBudgetRemaining = 1
 	if o.Latency > 0 {
 		st.LatencyBudgetRemaining = 1 - BurnRate(latencyErrors(period), o.LatencyTarget)
@@ -134,7 +142,7 @@ func Evaluate(ctx context.Context, q Querier, route string, o Objective, windows
 		if err != nil {
 			return st, fmt.Errorf("slo %s: %w", route, err)
 		}
-		lb, sb := BurnRate(availabilityErrors(long), o.Availability), BurnRate(availabilityErrors(short), o.Availability)
+		lb, sb := BurnRate(availabilityErrors(long, o.DegradedGood), o.Availability), BurnRate(availabilityErrors(short, o.DegradedGood), o.Availability)
 		st.Burn[w.Name] = lb
 		if lb >= w.Factor && sb >= w.Factor && long.Total > 0 {
 			st.Alerts = append(st.Alerts, Alert{Window: w, SLI: "availability", LongBurn: lb, ShortBurn: sb})

@@ -113,3 +113,38 @@ func TestEvaluate(t *testing.T) {
 		})
 	}
 }
+
+// Degraded answers spend error budget unless the objective counts their
+// mode as good.
+func TestDegradedGood(t *testing.T) {
+	s := MustStore(t)
+	add(t, s, now.Add(-6*time.Hour), now, 100, 0, time.Second)
+	var rs []store.Rollup
+	for m := now.Add(-10 * time.Minute); m.Before(now); m = m.Add(time.Minute) {
+		rs = append(rs,
+			store.Rollup{Minute: m, Route: "assistant", Class: understudy.ClassServer, Mode: store.ModeDegradedFAQ, Count: 60},
+			store.Rollup{Minute: m, Route: "assistant", Class: understudy.ClassServer, Mode: store.ModeNotice, Count: 40})
+	}
+	if err := s.AddRollups(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+	total := 36000.0 + 1000.0
+	for _, tt := range []struct {
+		good []string
+		bad  float64 // requests spending budget
+	}{
+		{nil, 1000},
+		{[]string{store.ModeDegradedFAQ}, 400},
+		{[]string{store.ModeDegradedFAQ, store.ModeNotice}, 0},
+	} {
+		obj := slo.Objective{Availability: 0.999, DegradedGood: tt.good}
+		st, err := slo.Evaluate(context.Background(), s, "assistant", obj, slo.Workbook[:1], now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 1 - (tt.bad/total)/0.001
+		if math.Abs(st.BudgetRemaining-want) > 0.01 {
+			t.Errorf("degraded_good %v: budget remaining %v, want %v", tt.good, st.BudgetRemaining, want)
+		}
+	}
+}

@@ -18,7 +18,10 @@ type SLI struct {
 	Total    int64
 	Good     int64 // served by a model: primary, failover, resumed
 	Degraded int64 // answered by the degradation ladder: degraded_*, handoff, notice
-	Failed   int64 // everything else: upstream_error, unavailable, deadline, stream_broken…
+	// DegradedByMode splits Degraded by serving mode (degraded_cache,
+	// degraded_faq, handoff, notice), for objectives that count some as good.
+	DegradedByMode map[string]int64
+	Failed         int64 // everything else: upstream_error, unavailable, deadline, stream_broken…
 	// FastEnough counts Good requests whose latency bucket lies wholly within
 	// the objective: buckets whose upper bound is <= objective. An objective
 	// that falls on a bound (1s) includes that bucket; one between bounds (3s)
@@ -64,6 +67,10 @@ func (s *Store) SLI(ctx context.Context, route string, from, to time.Time, laten
 			}
 		case OutcomeDegraded:
 			out.Degraded += count
+			if out.DegradedByMode == nil {
+				out.DegradedByMode = map[string]int64{}
+			}
+			out.DegradedByMode[mode] += count
 		case OutcomeFailed:
 			out.Failed += count
 		}

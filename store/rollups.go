@@ -79,6 +79,7 @@ const (
 	ModeDegradedFAQ    = "degraded_faq"    // answered from the FAQ knowledge base
 	ModeHandoff        = "handoff"         // handed to a person
 	ModeNotice         = "notice"          // answered with an honest notice only
+	ModeCached         = "cached"          // the cache's fast path: a recent model answer to the same conversation
 )
 
 // Outcome groups a serving mode for SLIs, uptime and impact.
@@ -86,7 +87,7 @@ type Outcome int
 
 const (
 	OutcomeFailed   Outcome = iota // any mode not listed below
-	OutcomeGood                    // primary, failover, resumed
+	OutcomeGood                    // primary, failover, resumed, cached
 	OutcomeDegraded                // degraded_*, handoff, notice
 	OutcomeCanceled                // client_canceled: out of every denominator
 )
@@ -96,7 +97,7 @@ const (
 // hiding failures.
 func OutcomeOf(mode string) Outcome {
 	switch {
-	case mode == ModePrimary || mode == ModeFailover || mode == ModeResumed:
+	case mode == ModePrimary || mode == ModeFailover || mode == ModeResumed || mode == ModeCached:
 		return OutcomeGood
 	case strings.HasPrefix(mode, "degraded_") || mode == ModeHandoff || mode == ModeNotice:
 		return OutcomeDegraded
