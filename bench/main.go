@@ -67,6 +67,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
+	if opts.Phases["overload"] {
+		if err := runOverload(ctx, opts, stdout, stderr); err != nil {
+			return err
+		}
+	}
 	if !slices.ContainsFunc(allPhases, func(p string) bool { return opts.Phases[p] }) {
 		return nil // only opt-in phases: nothing else to build or start
 	}
@@ -87,7 +92,7 @@ type options struct {
 	Idle        int             // idle streams held open (e); 0 skips the test
 	IdleOpeners int             // idle streams being opened at once
 	IdleTimeout time.Duration   // to open all idle streams
-	Phases      map[string]bool // which of latency, streams, throughput, idle, resume, recording, detect, communicate run
+	Phases      map[string]bool // which of latency, streams, throughput, idle, resume, recording, detect, communicate, overload run
 
 	ResumeStreams  int           // streams per gateway (f)
 	ResumeCut      float64       // share of them cut mid-answer
@@ -99,12 +104,13 @@ type options struct {
 	Detect         detectOptions // the detect phase's
 
 	Communicate communicateOptions // the communicate phase's
+	Overload    overloadOptions    // the overload phase's
 }
 
 var allPhases = []string{"latency", "streams", "throughput", "idle", "resume", "recording"}
 
 // optInPhases run only when named in -phases.
-var optInPhases = []string{"detect", "communicate"}
+var optInPhases = []string{"detect", "communicate", "overload"}
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	o := options{Args: args}
@@ -131,6 +137,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the resume phase's cut plan")
 	o.Detect.flags(fs)
 	o.Communicate.flags(fs)
+	o.Overload.flags(fs)
 	phases := fs.String("phases", strings.Join(allPhases, ","), "comma-separated phases to run, of "+strings.Join(allPhases, ", ")+"; and "+strings.Join(optInPhases, ", ")+", only when named")
 	fs.StringVar(&o.Understudy, "understudy", "", "use this understudy binary instead of building ./cmd/understudy")
 	fs.StringVar(&o.Out, "out", "", "also write the report as Markdown to this file")
@@ -169,6 +176,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-resume-interval must be between 0 and 1s")
 	}
 	if err := o.Detect.validate(); err != nil {
+		return o, err
+	}
+	if err := o.Overload.validate(); err != nil {
 		return o, err
 	}
 	return o, o.Communicate.validate()

@@ -15,7 +15,7 @@ import (
 
 // Why a request was not admitted to a target under its adaptive limit.
 var (
-	errAtLimit   = errors.New("at its adaptive concurrency limit")
+	errAtLimit   = errors.New("every slot taken")
 	errQueueFull = errors.New("admission queue full")
 	errQueueWait = errors.New("no slot within the queue wait")
 	errEvicted   = errors.New("queue place given to higher-priority traffic")
@@ -80,7 +80,8 @@ func newAdmission(c config.AdaptiveConcurrency, clk clockwork.Clock, onLimit, on
 		// Shorter windows than the library's defaults (1 s–30 s, 50
 		// samples): model answers take seconds, and a provider's capacity
 		// changes within a minute.
-		WithRecentWindow(time.Second, 10*time.Second, 20)
+		WithRecentWindow(time.Second, 10*time.Second, 20).
+		WithBaselineWindow(60)
 	if onLimit != nil {
 		b = b.OnLimitChanged(func(e adaptivelimiter.LimitChangedEvent) { onLimit(int(e.NewLimit)) })
 	}

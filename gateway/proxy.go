@@ -148,7 +148,7 @@ func (x *exchange) admit(ctx context.Context, t routeTarget, canWait bool) (func
 		if slot, err = t.adm.acquire(ctx, x.key.priority, wait); err != nil {
 			limit, inflight, queued := t.adm.state()
 			x.g.metrics.admission.WithLabelValues(t.id, x.key.priority, admissionResult(err)).Inc()
-			x.notes = append(x.notes, fmt.Sprintf("%s: %v (limit %d, %d in flight, %d queued)", t.id, err, limit, inflight, queued))
+			x.notes = append(x.notes, fmt.Sprintf("%s: not admitted under its adaptive concurrency limit: %v (limit %d, %d in flight, %d queued)", t.id, err, limit, inflight, queued))
 			x.limited = true
 			return nil, false
 		}
