@@ -48,6 +48,7 @@ func testStore(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"HandoffClaimRace", testHandoffClaimRace},
 		{"HandoffClaimNextRace", testHandoffClaimNextRace},
 		{"HandoffWaitInputs", testHandoffWaitInputs},
+		{"HandoffLinks", testHandoffLinks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,7 +68,8 @@ func testMigrations(t *testing.T, s *store.Store) {
 	for _, m := range known {
 		names = append(names, m.Name)
 	}
-	if want := []string{"0001_init.sql", "0002_incidents.sql", "0003_notify.sql", "0004_handoff.sql"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"0001_init.sql", "0002_incidents.sql", "0003_notify.sql", "0004_handoff.sql",
+		"0005_handoff_links.sql"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("got migrations %q, want %q", names, want)
 	}
 	applied, err := s.AppliedMigrations(ctx)
@@ -92,7 +94,8 @@ func testMigrations(t *testing.T, s *store.Store) {
 	}
 	// Every later-issue table exists and is empty.
 	for _, table := range []string{"components", "incidents", "incident_updates", "maintenance_windows",
-		"subscribers", "deliveries", "handoff_conversations", "handoff_messages", "postmortems", "api_keys", "admin_tokens"} {
+		"subscribers", "deliveries", "handoff_conversations", "handoff_messages", "handoff_links", "postmortems", "api_keys",
+		"admin_tokens"} {
 		if n := countRows(t, s, table); n != 0 {
 			t.Errorf("%s: got %d rows, want 0", table, n)
 		}

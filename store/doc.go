@@ -46,6 +46,14 @@
 // {"evidence": {...}}. Public updates are rows of incident_updates; the
 // timeline is events with incident_id set, written in the same transaction.
 //
+// # Handoff links
+//
+// handoff_links maps a handoff conversation to its copy in an outside
+// support desk (system "chatwoot", external id as the connector writes it):
+// at most one link per conversation and system, and the unique (system,
+// external_id) makes one external conversation belong to one of ours
+// (SetHandoffLink fails with ErrExists otherwise).
+//
 // # Counting
 //
 // One rollup count is one request outcome, attributed to the target that

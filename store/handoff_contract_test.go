@@ -259,3 +259,90 @@ func testHandoffWaitInputs(t *testing.T, s *store.Store) {
 		}
 	}
 }
+
+// testHandoffLinks: a conversation's link to an outside desk, both ways.
+func testHandoffLinks(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	a := MustCreateConversation(t, s, "support", 1)
+	b := MustCreateConversation(t, s, "support", 2)
+
+	if err := s.SetHandoffLink(ctx, a.ID, "chatwoot", "1/10"); err != nil {
+		t.Fatalf("SetHandoffLink: %v", err)
+	}
+	if err := s.SetHandoffLink(ctx, a.ID, "chatwoot", "1/10"); err != nil {
+		t.Errorf("SetHandoffLink again, same id: got %v, want nil", err)
+	}
+	if err := s.SetHandoffLink(ctx, b.ID, "zendesk", "1/10"); err != nil {
+		t.Errorf("same external id in another system: got %v, want nil", err)
+	}
+	if got, err := s.HandoffLink(ctx, a.ID, "chatwoot"); err != nil || got != "1/10" {
+		t.Errorf("HandoffLink: got %q, %v, want 1/10", got, err)
+	}
+	if got, err := s.HandoffByLink(ctx, "chatwoot", "1/10"); err != nil || got != a.ID {
+		t.Errorf("HandoffByLink: got %d, %v, want %d", got, err, a.ID)
+	}
+	if got, err := s.HandoffByLink(ctx, "zendesk", "1/10"); err != nil || got != b.ID {
+		t.Errorf("HandoffByLink zendesk: got %d, %v, want %d", got, err, b.ID)
+	}
+
+	// Relinking replaces: the old external id no longer maps back.
+	if err := s.SetHandoffLink(ctx, a.ID, "chatwoot", "1/11"); err != nil {
+		t.Fatalf("SetHandoffLink replace: %v", err)
+	}
+	if got, err := s.HandoffLink(ctx, a.ID, "chatwoot"); err != nil || got != "1/11" {
+		t.Errorf("HandoffLink after replace: got %q, %v, want 1/11", got, err)
+	}
+
+	tests := []struct {
+		name string
+		err  error
+		want []error
+	}{
+		{"taken by another conversation", s.SetHandoffLink(ctx, b.ID, "chatwoot", "1/11"), []error{store.ErrExists}},
+		{"conversation missing", s.SetHandoffLink(ctx, 9999, "chatwoot", "1/99"), []error{store.ErrNotFound, handoff.ErrNotFound}},
+		{"no link in system", errOf(s.HandoffLink(ctx, b.ID, "chatwoot")), []error{store.ErrNotFound, handoff.ErrNotFound}},
+		{"no link, conversation missing", errOf(s.HandoffLink(ctx, 9999, "chatwoot")), []error{store.ErrNotFound, handoff.ErrNotFound}},
+		{"old external id", errOf(s.HandoffByLink(ctx, "chatwoot", "1/10")), []error{store.ErrNotFound, handoff.ErrNotFound}},
+		{"unknown external id", errOf(s.HandoffByLink(ctx, "chatwoot", "nope")), []error{store.ErrNotFound, handoff.ErrNotFound}},
+	}
+	for _, tt := range tests {
+		for _, want := range tt.want {
+			if !errors.Is(tt.err, want) {
+				t.Errorf("%s: got %v, want %v", tt.name, tt.err, want)
+			}
+		}
+	}
+	if err := s.SetHandoffLink(ctx, b.ID, "", "x"); err == nil {
+		t.Errorf("empty system: got nil, want an error")
+	}
+
+	// Conversations racing for one external id: exactly one gets it.
+	const racers = 8
+	var ids []int64
+	for i := range racers {
+		ids = append(ids, MustCreateConversation(t, s, "support", 10+i).ID)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, racers)
+	for i := range racers {
+		wg.Go(func() { errs[i] = s.SetHandoffLink(ctx, ids[i], "chatwoot", "1/42") })
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Errorf("conversations %d and %d both got the link", ids[winner], ids[i])
+		case err == nil:
+			winner = i
+		case !errors.Is(err, store.ErrExists):
+			t.Errorf("racer %d: got %v, want ErrExists", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no conversation got the link")
+	}
+	if got, err := s.HandoffByLink(ctx, "chatwoot", "1/42"); err != nil || got != ids[winner] {
+		t.Errorf("HandoffByLink after the race: got %d, %v, want %d", got, err, ids[winner])
+	}
+}
