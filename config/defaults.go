@@ -101,6 +101,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&c.StatusPageName, "Understudy")
 	setDefault(&c.Notifications.MaxAttempts, 8)
 	setDefault(&c.FAQ.Threshold, 0.5)
+	setDefault(&c.Handoff.SLA, Duration(2*time.Minute))
 	if e := c.Notifications.Email; e != nil {
 		setDefault(&e.Port, 587)
 	}

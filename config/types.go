@@ -35,6 +35,9 @@ type Config struct {
 	Communication Communication `yaml:"communication"`
 	// FAQ is the knowledge base of the "faq" degradation step.
 	FAQ FAQ `yaml:"faq"`
+	// Handoff configures the human handoff: the agents' SLA and an outside
+	// support desk.
+	Handoff Handoff `yaml:"handoff"`
 	// Notifications configures how subscribers are told: webhooks, Slack,
 	// Teams and e-mail.
 	Notifications Notifications `yaml:"notifications"`
@@ -394,6 +397,33 @@ type FAQ struct {
 	// Threshold is the confidence (0..1) below which an FAQ answer is not
 	// used and the ladder moves on. Default 0.5.
 	Threshold float64 `yaml:"threshold"`
+}
+
+// Handoff configures the "handoff" degradation step's queue.
+type Handoff struct {
+	// SLA is how long a conversation may wait for an agent before the
+	// console shows it late. Default 2m.
+	SLA Duration `yaml:"sla"`
+	// Chatwoot, when set, relays handed-off conversations into a Chatwoot
+	// inbox and its agents' replies back. Default none.
+	Chatwoot *Chatwoot `yaml:"chatwoot"`
+}
+
+// Chatwoot is a Chatwoot instance and the API-channel inbox conversations
+// are opened in.
+type Chatwoot struct {
+	// BaseURL of the instance, e.g. https://app.chatwoot.com. Required.
+	BaseURL string `yaml:"base_url"`
+	// AccountID is the number in /app/accounts/{id}/ of the dashboard. Required.
+	AccountID int64 `yaml:"account_id"`
+	// InboxID is the API-channel inbox. Required.
+	InboxID int64 `yaml:"inbox_id"`
+	// APIToken is a Chatwoot user's access token (Profile settings), e.g.
+	// ${CHATWOOT_API_TOKEN}. Required.
+	APIToken Secret `yaml:"api_token"`
+	// WebhookSecret is the secret Chatwoot signs its webhooks with, e.g.
+	// ${CHATWOOT_WEBHOOK_SECRET}. Required.
+	WebhookSecret Secret `yaml:"webhook_secret"`
 }
 
 // Notifications configures delivery to subscribers.

@@ -54,6 +54,7 @@ func (c *Config) Validate() error {
 	v.incidents(c.Incidents)
 	v.communication(c.Communication, c.Routes)
 	v.notifications(c.Notifications)
+	v.handoff(c.Handoff, c.Storage.Disabled)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 	if len(v.errs) == 0 {
@@ -593,6 +594,30 @@ func (v *validator) notifications(n Notifications) {
 		if n.LinkSecret.Ref == "" {
 			v.add("notifications.link_secret", "", "required with notifications.email: it signs the confirmation and unsubscribe links")
 		}
+	}
+}
+
+func (v *validator) handoff(h Handoff, storageOff bool) {
+	v.positive("handoff.sla", h.SLA)
+	cw := h.Chatwoot
+	if cw == nil {
+		return
+	}
+	if cw.BaseURL == "" {
+		v.add("handoff.chatwoot.base_url", "", "required, e.g. https://app.chatwoot.com")
+	} else {
+		v.url("handoff.chatwoot.base_url", cw.BaseURL)
+	}
+	if cw.AccountID <= 0 {
+		v.add("handoff.chatwoot.account_id", strconv.FormatInt(cw.AccountID, 10), "required: the number in /app/accounts/{id}/ of the Chatwoot dashboard")
+	}
+	if cw.InboxID <= 0 {
+		v.add("handoff.chatwoot.inbox_id", strconv.FormatInt(cw.InboxID, 10), "required: the id of an API-channel inbox")
+	}
+	v.secret("handoff.chatwoot.api_token", cw.APIToken, true)
+	v.secret("handoff.chatwoot.webhook_secret", cw.WebhookSecret, true)
+	if storageOff {
+		v.add("handoff.chatwoot", "", "the Chatwoot connector keeps its links in the store: storage must not be disabled")
 	}
 }
 
