@@ -44,6 +44,14 @@ type Options struct {
 	// Handoff, when set, adds the agents' console pages for the
 	// human-handoff queue (agent scope).
 	Handoff Handoff
+	// HandoffSLA is how long a conversation may wait for an agent before
+	// the queue shows it as late. Zero means DefaultHandoffSLA (2 minutes);
+	// negative is an error.
+	HandoffSLA time.Duration
+	// Shutdown, when closed, ends the console's open event streams, so that
+	// open pages do not hold up the server's shutdown (serve passes its
+	// context's Done). Nil: a stream ends only with its request.
+	Shutdown <-chan struct{}
 	// Extra are more API routes (e.g. subscriber management), served under
 	// /admin/v1/ through the same table and authentication.
 	Extra []ExtraRoute
@@ -84,6 +92,8 @@ const (
 type Handler struct {
 	svc        Service
 	handoff    Handoff
+	handoffSLA time.Duration
+	shutdown   <-chan struct{}
 	tokens     Tokens
 	isNotFound func(error) bool
 	isExists   func(error) bool
@@ -109,7 +119,13 @@ func New(o Options) (*Handler, error) {
 	if o.Service == nil {
 		return nil, errors.New("admin: Options.Service is required")
 	}
-	h := &Handler{svc: o.Service, handoff: o.Handoff, tokens: o.Tokens, isNotFound: o.IsNotFound, isExists: o.IsExists,
+	if o.HandoffSLA < 0 {
+		return nil, fmt.Errorf("admin: Options.HandoffSLA is negative (%s)", o.HandoffSLA)
+	}
+	if o.HandoffSLA == 0 {
+		o.HandoffSLA = DefaultHandoffSLA
+	}
+	h := &Handler{svc: o.Service, handoff: o.Handoff, handoffSLA: o.HandoffSLA, shutdown: o.Shutdown, tokens: o.Tokens, isNotFound: o.IsNotFound, isExists: o.IsExists,
 		clock: o.Clock, log: o.Logger, secure: o.SecureCookies, mux: recordingMux{mux: http.NewServeMux()},
 		sessions: sessions{m: map[string]*session{}}, touched: map[string]time.Time{}}
 	if h.isNotFound == nil {

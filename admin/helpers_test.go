@@ -257,6 +257,11 @@ func (b *browser) do(t *testing.T, method, path string, form url.Values) (int, s
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
+	if strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
+		// An event stream lasts as long as the request: closing the body
+		// ends it. Tests that read streams use (*browser).events.
+		return res.StatusCode, "", res
+	}
 	body, err := io.ReadAll(res.Body)
 	if err != nil {
 		t.Fatal(err)

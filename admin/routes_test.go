@@ -28,9 +28,10 @@ func lower(need understudy.Scope) understudy.Scope {
 }
 
 // TestRouteWalk proves, route by route, that auth refuses what it must and
-// lets the right scope through.
+// lets the right scope through. The fixture has a handoff queue, so the
+// agents' pages (and their event stream) are walked too.
 func TestRouteWalk(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, withHandoff(t, nil))
 	public := map[string]bool{"GET /console/static/console.css": true, "GET /console/signin": true, "POST /console/signin": true}
 	for _, rt := range f.h.Routes() {
 		key := rt.Method + " " + rt.Pattern
@@ -136,7 +137,7 @@ func (b *browser) withCSRF(form map[string][]string) map[string][]string {
 // TestNoRouteBypassesTheTable checks that the mux holds exactly the table,
 // and that every request the mux would serve matches a route of the table.
 func TestNoRouteBypassesTheTable(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, withHandoff(t, nil))
 	var want []string
 	for _, rt := range f.h.Routes() {
 		want = append(want, rt.Method+" "+rt.Pattern)
@@ -226,9 +227,16 @@ GET /console/slos agent
 GET /console/tokens admin
 POST /console/tokens admin
 POST /console/tokens/{name}/revoke admin
+GET /console/static/handoff.js agent
+GET /console/handoff agent
+GET /console/handoff/events agent
+GET /console/handoff/{id} agent
+POST /console/handoff/{id}/claim agent
+POST /console/handoff/{id}/reply agent
+POST /console/handoff/{id}/close agent
 `
 	var got strings.Builder
-	for _, rt := range newFixture(t).h.Routes() {
+	for _, rt := range newFixture(t, withHandoff(t, nil)).h.Routes() {
 		scope := string(rt.Scope)
 		if rt.Scope == admin.ScopePublic {
 			scope = "public"

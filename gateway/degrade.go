@@ -24,8 +24,9 @@ type Degrader interface {
 // request path: it must be fast (an in-memory index).
 type FAQ interface {
 	// Answer is the best answer to question in lang (a language tag, may
-	// be empty) when its confidence is above the threshold.
-	Answer(ctx context.Context, question, lang string) (answer string, ok bool)
+	// be empty) when its confidence is above the threshold, and the
+	// answer's own language.
+	Answer(ctx context.Context, question, lang string) (answer, answerLang string, ok bool)
 }
 
 // Handoff queues a conversation for a human agent (the "handoff" step).
@@ -91,11 +92,14 @@ func (x *exchange) degrade() bool {
 			if q == "" {
 				continue
 			}
-			answer, ok := x.g.faq.Answer(context.Background(), q, firstLanguage(x.acceptLanguage))
+			answer, answerLang, ok := x.g.faq.Answer(context.Background(), q, firstLanguage(x.acceptLanguage))
 			if !ok {
 				continue
 			}
 			text, lang := x.withNotice(answer)
+			if answerLang != "" {
+				lang = answerLang
+			}
 			x.writeDegraded("degraded_faq", text, x.route.name, lang)
 			return true
 		case config.DegradeHandoff:

@@ -177,6 +177,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 			SecureCookies:  strings.HasPrefix(cfg.PublicURL, "https://"),
 			Extra:          notes.extra,
 			Handoff:        handoffSvc,
+			Shutdown:       ctx.Done(), // open consoles do not hold up the shutdown
 		})
 		if err != nil {
 			return err
@@ -422,9 +423,9 @@ func publishChange(hub *live.Hub, id int64, ev understudy.Event) {
 // faqAnswers is the knowledge base as the gateway's "faq" step asks it.
 type faqAnswers struct{ kb *faq.KB }
 
-func (f faqAnswers) Answer(ctx context.Context, question, lang string) (string, bool) {
+func (f faqAnswers) Answer(ctx context.Context, question, lang string) (string, string, bool) {
 	m, ok := f.kb.Search(ctx, question, lang)
-	return m.Answer, ok
+	return m.Answer, m.Lang, ok
 }
 
 var _ gateway.FAQ = faqAnswers{}
