@@ -140,6 +140,11 @@ func (c *Config) expandEnv(getenv func(string) string) {
 		x.str(&e.From, "notifications.email.from")
 		x.secret(&e.Password, "notifications.email.password")
 	}
+	if cw := c.Handoff.Chatwoot; cw != nil {
+		x.str(&cw.BaseURL, "handoff.chatwoot.base_url")
+		x.secret(&cw.APIToken, "handoff.chatwoot.api_token")
+		x.secret(&cw.WebhookSecret, "handoff.chatwoot.webhook_secret")
+	}
 	for i := range c.Routes {
 		for t, tier := range c.Routes[i].Tiers {
 			for j := range tier {

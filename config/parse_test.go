@@ -361,3 +361,23 @@ func TestAdaptiveConcurrencyDefaults(t *testing.T) {
 		t.Errorf("For(batch) = %v", got)
 	}
 }
+
+func TestChatwootEnv(t *testing.T) {
+	env := map[string]string{"CW_URL": "https://chat.example.com", "CW_TOKEN": "tok", "CW_SECRET": "sec", "OPENAI_API_KEY": "sk"}
+	c, err := Parse(strings.NewReader(validBase+`handoff:
+  chatwoot: {base_url: "${CW_URL}", account_id: 1, inbox_id: 7, api_token: "${CW_TOKEN}", webhook_secret: "${CW_SECRET}"}
+`), "u.yaml", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cw := c.Handoff.Chatwoot
+	if cw.BaseURL != "https://chat.example.com" || cw.APIToken.Value != "tok" || cw.WebhookSecret.Value != "sec" {
+		t.Errorf("got %+v", cw)
+	}
+	if c.Handoff.SLA.D() != 2*time.Minute {
+		t.Errorf("sla default %v", c.Handoff.SLA)
+	}
+}

@@ -425,3 +425,27 @@ func TestEvents(t *testing.T) {
 		t.Error("watch channel still open after its context ended")
 	}
 }
+
+// Closing Options.Shutdown ends open event streams (they must not hold up
+// the server's shutdown).
+func TestEventsStreamEndsOnShutdown(t *testing.T) {
+	st := MustOpenStore(t, filepath.Join(t.TempDir(), "understudy.db"))
+	shutdown := make(chan struct{})
+	svc := handoff.New(handoff.Options{Store: st, Clock: clockwork.NewFakeClockAt(t0), Shutdown: shutdown})
+	srv := httptest.NewServer(svc.Handler())
+	t.Cleanup(srv.Close)
+	c, _ := MustEnqueue(t, svc, handoff.Message{Role: handoff.RoleUser, Content: "help"})
+	resp, err := http.Get(fmt.Sprintf("%s/handoff/v1/conversations/%d/events", srv.URL, c.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := readEvents(resp)
+	if ev := <-events; ev.name != "hello" {
+		t.Fatalf("got %+v, want hello", ev)
+	}
+	close(shutdown)
+	if ev, ok := <-events; ok {
+		t.Errorf("got %+v after shutdown, want the stream to end", ev)
+	}
+}

@@ -139,6 +139,8 @@ func (s *Service) handleEvents(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "id: %d\nevent: message\ndata: %s\n\n", m.ID, b)
 		case <-beat.Chan():
 			fmt.Fprint(w, ": ping\n\n")
+		case <-s.shutdown: // nil: never
+			return
 		}
 		if err := rc.Flush(); err != nil {
 			return

@@ -32,6 +32,10 @@ type Options struct {
 	Clock clockwork.Clock
 	// Logger gets internal errors. Nil means discard.
 	Logger *slog.Logger
+	// Shutdown, when closed, ends the integrator API's open event streams,
+	// so that followers do not hold up the server's shutdown. Nil: a stream
+	// ends only with its request or its conversation.
+	Shutdown <-chan struct{}
 	// OnEvent, when set, is called after every change, in the order of the
 	// changes, on the caller's goroutine: it must not block (a connector
 	// queues the event and relays it on its own goroutine).
@@ -66,7 +70,8 @@ type Service struct {
 	clock clockwork.Clock
 	log   *slog.Logger
 
-	onEvent func(Event)
+	onEvent  func(Event)
+	shutdown <-chan struct{}
 
 	mu       sync.Mutex
 	subs     map[int64]map[chan Message]struct{}
@@ -81,7 +86,7 @@ func New(o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Service{store: o.Store, clock: o.Clock, log: o.Logger, onEvent: o.OnEvent,
+	return &Service{store: o.Store, clock: o.Clock, log: o.Logger, onEvent: o.OnEvent, shutdown: o.Shutdown,
 		subs: map[int64]map[chan Message]struct{}{}, watchers: map[chan Event]struct{}{}}
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/understudy/understudy/faq"
 	"github.com/understudy/understudy/gateway"
 	"github.com/understudy/understudy/handoff"
+	"github.com/understudy/understudy/handoff/chatwoot"
 	"github.com/understudy/understudy/incident"
 	"github.com/understudy/understudy/live"
 	"github.com/understudy/understudy/notice"
@@ -144,9 +145,23 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		gwOpts.FAQ = faqAnswers{kb}
 	}
 	var handoffSvc *handoff.Service
+	var chatwootHook http.Handler // Chatwoot's webhooks, when it is configured
 	if engine != nil {
 		gwOpts.Notices, gwOpts.Degrader = engine, engine
-		handoffSvc = handoff.New(handoff.Options{Store: st, Logger: log})
+		var relay *chatwoot.Connector // nil: OnEvent does nothing
+		handoffSvc = handoff.New(handoff.Options{Store: st, Logger: log, Shutdown: ctx.Done(),
+			OnEvent: func(e handoff.Event) { relay.OnEvent(e) }})
+		if cw := cfg.Handoff.Chatwoot; cw != nil {
+			var err error
+			if relay, err = chatwoot.New(chatwoot.Options{BaseURL: cw.BaseURL, AccountID: cw.AccountID, InboxID: cw.InboxID,
+				APIToken: cw.APIToken.Value, WebhookSecret: cw.WebhookSecret.Value, Links: st, Handoff: handoffSvc, Logger: log}); err != nil {
+				return err
+			}
+			chatwootHook = relay.Webhook()
+			wg.Add(1)
+			go func() { defer wg.Done(); relay.Run(runCtx) }()
+			log.Info("handoff relayed to Chatwoot", "base_url", cw.BaseURL, "inbox", cw.InboxID)
+		}
 		gwOpts.Handoff = handoffs{svc: handoffSvc, languages: func() []string { return cfg.Communication.Languages },
 			created: notes.dispatcher.Notify, publicURL: cfg.PublicURL, log: log}
 	}
@@ -177,6 +192,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 			SecureCookies:  strings.HasPrefix(cfg.PublicURL, "https://"),
 			Extra:          notes.extra,
 			Handoff:        handoffSvc,
+			HandoffSLA:     cfg.Handoff.SLA.D(),
 			Shutdown:       ctx.Done(), // open consoles do not hold up the shutdown
 		})
 		if err != nil {
@@ -212,6 +228,10 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 			mux.Handle("/unsubscribe", notes.subscribe)
 		}
 		mux.Handle("/handoff/v1/", gw.RequireKey(handoffSvc.Handler()))
+		if chatwootHook != nil {
+			// Public: Chatwoot's HMAC signature is the authentication.
+			mux.Handle("POST /handoff/chatwoot/webhook", chatwootHook)
+		}
 		mux.Handle("/api/notice", notices)
 		mux.Handle("/notice.js", notices)
 		mux.Handle("/", web.New(web.Options{Source: engine, Uptime: st, Hub: hub, Page: web.Page{Name: cfg.StatusPageName, URL: cfg.PublicURL, Subscribe: notes.subscribe != nil}, Logger: log}))
