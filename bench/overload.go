@@ -21,7 +21,7 @@ import (
 	"github.com/understudy/understudy/simulate"
 )
 
-// The overload phase (i): a target with a fixed capacity — the simulator's
+// The overload phase (j): a target with a fixed capacity — the simulator's
 // provider answers Slots requests at once, queues Queue more, refuses the
 // rest with 503 — offered -overload-factor times what it can serve, split
 // between three keys of priority critical, default and batch. Two gateways
@@ -116,14 +116,14 @@ type overloadResult struct {
 func runOverload(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	ov := o.Overload
 	offered := ov.Factor * ov.capacity()
-	progress(stderr, "(i) overload: target capacity %d slots × 1/%s = %.0f req/s, offered %.0f req/s (%.1f×) for %s per gateway after %s warm-up",
+	progress(stderr, "(j) overload: target capacity %d slots × 1/%s = %.0f req/s, offered %.0f req/s (%.1f×) for %s per gateway after %s warm-up",
 		ov.Slots, ov.Service, ov.capacity(), offered, ov.Factor, ov.Duration, ov.Warmup)
 	var results []overloadResult
 	for _, g := range []struct {
 		name     string
 		adaptive bool
 	}{{"adaptive limit + priorities", true}, {"no shedding", false}} {
-		progress(stderr, "(i) overload: %s", g.name)
+		progress(stderr, "(j) overload: %s", g.name)
 		res, err := overloadRun(ctx, ov, g.name, g.adaptive)
 		if err != nil {
 			return fmt.Errorf("overload %q: %w", g.name, err)
@@ -248,7 +248,7 @@ func gaugeValue(reg *prometheus.Registry, name string) string {
 
 func writeOverload(w io.Writer, o options, rs []overloadResult) {
 	ov := o.Overload
-	fmt.Fprintf(w, "\n## (i) overload: %.1f× a target's capacity\n\n", ov.Factor)
+	fmt.Fprintf(w, "\n## (j) overload: %.1f× a target's capacity\n\n", ov.Factor)
 	fmt.Fprintf(w, "Target: %d slots, %d queued, %s per answer = %.0f req/s. Offered %.0f req/s for %s per gateway (after %s at half the capacity): critical 20%%, default 40%%, batch 40%%.\n\n",
 		ov.Slots, ov.Queue, ov.Service, ov.capacity(), ov.Factor*ov.capacity(), ov.Duration, ov.Warmup)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.Debug)
