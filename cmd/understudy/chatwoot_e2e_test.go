@@ -6,13 +6,11 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/understudy/understudy/handoff/chatwoot/chatwootfake"
-	"github.com/understudy/understudy/simulate"
 )
 
 // TestChatwootThroughServe: with handoff.chatwoot configured, a
@@ -22,10 +20,6 @@ import (
 // it in Chatwoot closes ours.
 func TestChatwootThroughServe(t *testing.T) {
 	ctx, cancel := testCtx(t)
-	sim := simulate.New(simulate.Options{})
-	simSrv := httptest.NewServer(sim)
-	defer simSrv.Close()
-	defer sim.Close()
 
 	// Chatwoot's webhooks go to serve, whose address is known only once it
 	// listens: through a forwarding server that exists before.
@@ -42,27 +36,15 @@ func TestChatwootThroughServe(t *testing.T) {
 	defer cw.Close()
 	defer fake.Close()
 
-	db := filepath.Join(t.TempDir(), "u.db")
-	env := func(k string) string {
-		return map[string]string{"SIM_URL": simSrv.URL, "DB": db, "CW_URL": cw.URL, "CW_TOKEN": "cw-token", "CW_SECRET": "cw-webhook-secret"}[k]
-	}
 	cfg := serveConfig + `    degrade: [handoff]
 handoff:
   chatwoot: {base_url: "${CW_URL}", account_id: 1, inbox_id: 7, api_token: "${CW_TOKEN}", webhook_secret: "${CW_SECRET}"}
 `
-	path := writeFile(t, t.TempDir(), "understudy.yaml", cfg)
-	stdout, stderr := newLines(), newLines()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve", "-config", path}, env, stdout, stderr) }()
-	line := stdout.waitFor(ctx, t, "listening on ")
-	base := strings.TrimSpace(line[strings.Index(line, "http://"):])
+	s := startServed(ctx, t, cfg, map[string]string{"CW_URL": cw.URL, "CW_TOKEN": "cw-token", "CW_SECRET": "cw-webhook-secret"})
+	base := s.base
 	u, _ := url.Parse(base)
 	serveURL.Store(u)
-	for _, p := range []string{"primary", "secondary"} {
-		if err := sim.SetFault(p, simulate.Fault{Kind: simulate.KindServerError}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.down(t)
 
 	resp, err := http.Post(base+"/v1/chat/completions", "application/json",
 		strings.NewReader(`{"model":"assistant","messages":[{"role":"user","content":"My parcel never arrived."}]}`))
@@ -142,8 +124,5 @@ handoff:
 	if bad.StatusCode != http.StatusUnauthorized {
 		t.Errorf("unsigned webhook: %d, want 401", bad.StatusCode)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("serve: %v", err)
-	}
+	s.stop(t, cancel)
 }

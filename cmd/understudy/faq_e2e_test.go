@@ -3,12 +3,9 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/understudy/understudy/simulate"
 )
 
 // TestFAQStep: a route with `degrade: [faq, notice]` answers from the FAQ
@@ -16,25 +13,10 @@ import (
 // the FAQ has nothing confident to say.
 func TestFAQStep(t *testing.T) {
 	ctx, cancel := testCtx(t)
-	sim := simulate.New(simulate.Options{})
-	simSrv := httptest.NewServer(sim)
-	defer simSrv.Close()
-	defer sim.Close()
 	dir, _ := filepath.Abs("../../faq/testdata/example")
-	db := filepath.Join(t.TempDir(), "u.db")
-	env := func(k string) string { return map[string]string{"SIM_URL": simSrv.URL, "DB": db, "FAQ": dir}[k] }
-	cfg := serveConfig + "    degrade: [faq, notice]\nfaq: {dir: \"${FAQ}\"}\n"
-	path := writeFile(t, t.TempDir(), "understudy.yaml", cfg)
-	stdout, stderr := newLines(), newLines()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve", "-config", path}, env, stdout, stderr) }()
-	line := stdout.waitFor(ctx, t, "listening on ")
-	base := strings.TrimSpace(line[strings.Index(line, "http://"):])
-	for _, p := range []string{"primary", "secondary"} {
-		if err := sim.SetFault(p, simulate.Fault{Kind: simulate.KindServerError}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s := startServed(ctx, t, serveConfig+"    degrade: [faq, notice]\nfaq: {dir: \"${FAQ}\"}\n", map[string]string{"FAQ": dir})
+	base := s.base
+	s.down(t)
 	ask := func(q, lang string) (string, string) {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/chat/completions",
@@ -62,10 +44,7 @@ func TestFAQStep(t *testing.T) {
 	if mode, _ := ask("What is the weather on Mars?", "en"); mode != "notice" {
 		t.Errorf("no confident FAQ answer: mode %s, want notice", mode)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("serve: %v", err)
-	}
+	s.stop(t, cancel)
 }
 
 func mustJSON(s string) string {

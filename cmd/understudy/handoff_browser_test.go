@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +17,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
-	"github.com/understudy/understudy/simulate"
 )
 
 // TestHandoffInBrowser: the real serve command with every target down and
@@ -40,28 +37,11 @@ func TestHandoffInBrowser(t *testing.T) {
 		t.Skip("UNDERSTUDY_TEST_CHROMIUM is not set")
 	}
 	ctx, cancel := testCtx(t)
-	sim := simulate.New(simulate.Options{})
-	simSrv := httptest.NewServer(sim)
-	defer simSrv.Close()
-	defer sim.Close()
 	const adminToken, chatKey = "us_handoff-browser-admin", "sk-handoff-browser-chat"
-	db := filepath.Join(t.TempDir(), "u.db")
-	env := func(k string) string {
-		return map[string]string{"SIM_URL": simSrv.URL, "DB": db, "CHAT_KEY": chatKey,
-			"UNDERSTUDY_ADMIN_TOKEN": adminToken, "UNDERSTUDY_TOKEN": adminToken}[k]
-	}
-	cfg := serveConfig + "    degrade: [handoff]\nkeys:\n  - {name: web-chat, key: \"${CHAT_KEY}\"}\n"
-	path := writeFile(t, t.TempDir(), "understudy.yaml", cfg)
-	stdout, stderr := newLines(), newLines()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve", "-config", path}, env, stdout, stderr) }()
-	line := stdout.waitFor(ctx, t, "listening on ")
-	base := strings.TrimSpace(line[strings.Index(line, "http://"):])
-	for _, p := range []string{"primary", "secondary"} {
-		if err := sim.SetFault(p, simulate.Fault{Kind: simulate.KindServerError}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s := startServed(ctx, t, serveConfig+"    degrade: [handoff]\nkeys:\n  - {name: web-chat, key: \"${CHAT_KEY}\"}\n",
+		map[string]string{"CHAT_KEY": chatKey, "UNDERSTUDY_ADMIN_TOKEN": adminToken, "UNDERSTUDY_TOKEN": adminToken})
+	base, env, done := s.base, s.env, s.done
+	s.down(t)
 	// An agent token, created as an operator would: with the CLI.
 	var tokOut, tokErr bytes.Buffer
 	if err := run(ctx, []string{"token", "create", "-server", base, "-name", "alice", "-scope", "agent"}, env, &tokOut, &tokErr); err != nil {

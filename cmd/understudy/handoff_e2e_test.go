@@ -3,12 +3,8 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/understudy/understudy/simulate"
 )
 
 // TestHandoffStep: with `degrade: [handoff]`, when no model can answer the
@@ -17,23 +13,9 @@ import (
 // integrator API.
 func TestHandoffStep(t *testing.T) {
 	ctx, cancel := testCtx(t)
-	sim := simulate.New(simulate.Options{})
-	simSrv := httptest.NewServer(sim)
-	defer simSrv.Close()
-	defer sim.Close()
-	db := filepath.Join(t.TempDir(), "u.db")
-	env := func(k string) string { return map[string]string{"SIM_URL": simSrv.URL, "DB": db}[k] }
-	path := writeFile(t, t.TempDir(), "understudy.yaml", serveConfig+"    degrade: [handoff]\n")
-	stdout, stderr := newLines(), newLines()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve", "-config", path}, env, stdout, stderr) }()
-	line := stdout.waitFor(ctx, t, "listening on ")
-	base := strings.TrimSpace(line[strings.Index(line, "http://"):])
-	for _, p := range []string{"primary", "secondary"} {
-		if err := sim.SetFault(p, simulate.Fault{Kind: simulate.KindServerError}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s := startServed(ctx, t, serveConfig+"    degrade: [handoff]\n", nil)
+	base := s.base
+	s.down(t)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/chat/completions",
 		strings.NewReader(`{"model":"assistant","messages":[{"role":"system","content":"Be kind."},{"role":"user","content":"Ma commande n'est pas arrivée."}]}`))
 	req.Header.Set("Accept-Language", "fr")
@@ -75,8 +57,5 @@ func TestHandoffStep(t *testing.T) {
 	if post.StatusCode != 201 {
 		t.Errorf("user message: %d", post.StatusCode)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("serve: %v", err)
-	}
+	s.stop(t, cancel)
 }

@@ -3,12 +3,9 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/understudy/understudy/simulate"
 )
 
 // TestLadderInOrder: the whole degradation ladder through `serve`, in
@@ -19,13 +16,7 @@ import (
 // instead. Each answer is a chat completion in the user's language.
 func TestLadderInOrder(t *testing.T) {
 	ctx, cancel := testCtx(t)
-	sim := simulate.New(simulate.Options{})
-	simSrv := httptest.NewServer(sim)
-	defer simSrv.Close()
-	defer sim.Close()
 	dir, _ := filepath.Abs("../../faq/testdata/example")
-	db := filepath.Join(t.TempDir(), "u.db")
-	env := func(k string) string { return map[string]string{"SIM_URL": simSrv.URL, "DB": db, "FAQ": dir}[k] }
 	cfg := serveConfig + `    degrade: [cache, faq, handoff, notice]
   - name: no-agents
     tiers:
@@ -34,12 +25,8 @@ func TestLadderInOrder(t *testing.T) {
     degrade: [cache, faq, notice]
 faq: {dir: "${FAQ}"}
 `
-	path := writeFile(t, t.TempDir(), "understudy.yaml", cfg)
-	stdout, stderr := newLines(), newLines()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve", "-config", path}, env, stdout, stderr) }()
-	line := stdout.waitFor(ctx, t, "listening on ")
-	base := strings.TrimSpace(line[strings.Index(line, "http://"):])
+	s := startServed(ctx, t, cfg, map[string]string{"FAQ": dir})
+	base := s.base
 
 	type answer struct{ mode, lang, text string }
 	ask := func(route, q, lang string) answer {
@@ -87,11 +74,7 @@ faq: {dir: "${FAQ}"}
 		}
 		model[l.lang] = a.text
 	}
-	for _, p := range []string{"primary", "secondary"} {
-		if err := sim.SetFault(p, simulate.Fault{Kind: simulate.KindServerError}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.down(t)
 	for _, l := range langs {
 		t.Run(l.lang, func(t *testing.T) {
 			if a := ask("assistant", l.cached, l.tag); a.mode != "degraded_cache" || a.text != model[l.lang] {
@@ -108,8 +91,5 @@ faq: {dir: "${FAQ}"}
 			}
 		})
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("serve: %v", err)
-	}
+	s.stop(t, cancel)
 }
