@@ -144,7 +144,7 @@ func overloadRun(ctx context.Context, ov overloadOptions, name string, adaptive 
 	keys := map[string]string{"CRITICAL_KEY": "sk-critical", "DEFAULT_KEY": "sk-default", "BATCH_KEY": "sk-batch", "SIM_URL": simSrv.URL}
 	limit := ""
 	if adaptive {
-		limit = "    adaptive_concurrency: {enabled: true, min: 1, max: 64, initial: 16, queue: 2}"
+		limit = "    adaptive_concurrency: {enabled: true} # the defaults: min 1, max 200, initial 10, queue 2"
 	}
 	cfg, err := config.Parse(strings.NewReader(fmt.Sprintf(overloadConfig, limit)), "overload.yaml", func(k string) string { return keys[k] })
 	if err == nil {
