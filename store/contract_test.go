@@ -69,7 +69,7 @@ func testMigrations(t *testing.T, s *store.Store) {
 		names = append(names, m.Name)
 	}
 	if want := []string{"0001_init.sql", "0002_incidents.sql", "0003_notify.sql", "0004_handoff.sql",
-		"0005_handoff_links.sql"}; !reflect.DeepEqual(names, want) {
+		"0005_handoff_links.sql", "0006_postmortems.sql"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("got migrations %q, want %q", names, want)
 	}
 	applied, err := s.AppliedMigrations(ctx)
@@ -94,7 +94,7 @@ func testMigrations(t *testing.T, s *store.Store) {
 	}
 	// Every later-issue table exists and is empty.
 	for _, table := range []string{"components", "incidents", "incident_updates", "maintenance_windows",
-		"subscribers", "deliveries", "handoff_conversations", "handoff_messages", "handoff_links", "postmortems", "api_keys",
+		"subscribers", "deliveries", "handoff_conversations", "handoff_messages", "handoff_links", "postmortems", "action_items", "affected_users", "api_keys",
 		"admin_tokens"} {
 		if n := countRows(t, s, table); n != 0 {
 			t.Errorf("%s: got %d rows, want 0", table, n)
