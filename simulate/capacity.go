@@ -88,7 +88,13 @@ func (s *Simulator) acquire(ctx context.Context, p *provider) (release func(), e
 	}
 	select {
 	case <-w.ready:
-		return release, nil
+		select {
+		case <-s.done: // granted as the simulator closed: it answers nothing more
+			release()
+			return nil, ErrClosed
+		default:
+			return release, nil
+		}
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-s.done:
