@@ -175,4 +175,8 @@ type Outcome struct {
 	CompletionTokens int
 	Attempts         int
 	Stream           bool
+	// User identifies the end user, hashed (hex of the first 16 bytes of
+	// the SHA-256 of the request's "user" field or the configured header);
+	// empty when unknown. Never the value itself.
+	User string
 }

@@ -35,6 +35,11 @@ type Config struct {
 	Communication Communication `yaml:"communication"`
 	// FAQ is the knowledge base of the "faq" degradation step.
 	FAQ FAQ `yaml:"faq"`
+	// EndUserHeader names a request header identifying the end user (e.g.
+	// X-End-User-Id), for the "end users affected" of incidents; requests
+	// without it use the body's "user" field. Only a hash is stored.
+	// Default none: the "user" field only.
+	EndUserHeader string `yaml:"end_user_header"`
 	// Handoff configures the human handoff: the agents' SLA and an outside
 	// support desk.
 	Handoff Handoff `yaml:"handoff"`

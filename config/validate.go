@@ -55,6 +55,9 @@ func (c *Config) Validate() error {
 	v.communication(c.Communication, c.Routes)
 	v.notifications(c.Notifications)
 	v.handoff(c.Handoff, c.Storage.Disabled)
+	if c.EndUserHeader != "" && !headerRE.MatchString(c.EndUserHeader) {
+		v.add("end_user_header", c.EndUserHeader, "%q is not a valid HTTP header name", c.EndUserHeader)
+	}
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 	if len(v.errs) == 0 {

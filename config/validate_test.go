@@ -105,6 +105,8 @@ func TestValidateRules(t *testing.T) {
 				{"12:24", "handoff.chatwoot.base_url", "http"},
 				{"12:44", "handoff.chatwoot.api_token", "literal secret"},
 			}},
+		{"end user header", "end_user_header: 'X End User'\n" + validBase,
+			[]problem{{"1:18", "end_user_header", "not a valid HTTP header name"}}},
 		{"negative queue wait", "limits: {queue_wait: {batch: -1s}}\n" + validBase,
 			[]problem{{"1:30", "limits.queue_wait.batch", "must not be negative"}}},
 		{"probe", provider("    probe: {interval: -1s, timeout: -2s, healthy_interval: -3s}\n"),

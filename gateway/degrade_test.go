@@ -2,6 +2,8 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -272,5 +274,31 @@ func TestCacheFastPath(t *testing.T) {
 	}
 	if got := h.counter("understudy_requests_total", "outcome", "cached"); got != 1 {
 		t.Errorf("requests counted cached = %v, want 1", got)
+	}
+}
+
+// The end user of an outcome is a hash of the configured header, else of
+// the body's "user" field; never the value itself.
+func TestEndUserHashed(t *testing.T) {
+	h := newHarness(t, withConfig("end_user_header: X-End-User\n"+baseConfig))
+	ctx := testCtx(t)
+	hash := func(v string) string { sum := sha256.Sum256([]byte(v)); return hex.EncodeToString(sum[:16]) }
+	for _, tt := range []struct {
+		name, body, header, want string
+	}{
+		{"user field", `{"model":"assistant","user":"alice@example.com","messages":[{"role":"user","content":"hi"}]}`, "", hash("alice@example.com")},
+		{"header wins", `{"model":"assistant","user":"alice@example.com","messages":[{"role":"user","content":"hi"}]}`, "user-42", hash("user-42")},
+		{"neither", `{"model":"assistant","messages":[{"role":"user","content":"hi"}]}`, "", ""},
+	} {
+		hdr := []string{"Authorization", "Bearer " + testKey}
+		if tt.header != "" {
+			hdr = append(hdr, "X-End-User", tt.header)
+		}
+		if status, _, _ := h.raw(ctx, tt.body, hdr...); status != 200 {
+			t.Fatalf("%s: %d", tt.name, status)
+		}
+		if got := h.events.lastOutcome().User; got != tt.want {
+			t.Errorf("%s: Outcome.User = %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }

@@ -53,6 +53,8 @@ type exchange struct {
 	raced map[*target]bool
 	// acceptLanguage is the client's Accept-Language, for degraded answers.
 	acceptLanguage string
+	// user is the end user, hashed (Outcome.User); "" when unknown.
+	user string
 	// limited: some target refused the request under its adaptive
 	// concurrency limit (overload, not failure).
 	limited bool
@@ -410,7 +412,7 @@ func (x *exchange) finish(t routeTarget, outcome string, f *provider.Failure) {
 	x.g.metrics.requests.WithLabelValues(x.route.name, target, outcome).Inc()
 	x.g.metrics.duration.WithLabelValues(x.route.name, outcome).Observe(latency.Seconds())
 	o := understudy.Outcome{Time: x.g.clk.Now(), Route: x.route.name, Target: target, Class: understudy.ClassSuccess,
-		Mode: outcome, Latency: latency, TTFT: x.ttft, Attempts: x.attemptCount(), Stream: x.req.Stream}
+		Mode: outcome, Latency: latency, TTFT: x.ttft, Attempts: x.attemptCount(), Stream: x.req.Stream, User: x.user}
 	if f != nil {
 		o.Class = f.Class
 	}

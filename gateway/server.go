@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -164,11 +165,12 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.noticeHeaders(w.Header(), rt, route.name)
+	user := endUser(req.User, r.Header, rt.cfg.EndUserHeader)
 	if route.fastPath > 0 && req.Cacheable {
 		if e, ok := route.cache.getWithin(req.ConversationKey(), g.clk.Now(), route.fastPath); ok {
 			// The fast path: the same conversation was answered moments ago.
 			g.metrics.cache.WithLabelValues(route.name, "fast_hit").Inc()
-			x := &exchange{g: g, rt: rt, route: route, req: req, key: key, w: w, start: g.clk.Now()}
+			x := &exchange{g: g, rt: rt, route: route, req: req, key: key, w: w, start: g.clk.Now(), user: user}
 			x.writeDegraded(ModeCached, e.answer, e.model, "")
 			return
 		}
@@ -183,11 +185,11 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 		// Lower priorities are shed first; the route's degradation ladder
 		// answers them when it can, else an explicit 503.
 		x := &exchange{g: g, rt: rt, route: route, req: req, key: key, w: w, start: now, deadlineAt: now,
-			acceptLanguage: r.Header.Get("Accept-Language")}
+			acceptLanguage: r.Header.Get("Accept-Language"), user: user}
 		if x.degrade() {
 			return
 		}
-		g.recordOutcome(understudy.Outcome{Time: now, Route: route.name, Class: understudy.ClassOverloaded, Mode: "unavailable", Stream: req.Stream})
+		g.recordOutcome(understudy.Outcome{Time: now, Route: route.name, Class: understudy.ClassOverloaded, Mode: "unavailable", Stream: req.Stream, User: user})
 		e := understudy.Errorf(understudy.EUNAVAILABLE, "the gateway is at capacity for %s traffic (%d requests in flight); retry shortly", key.priority, n-1)
 		e.RetryAfter = rt.cfg.Limits.ShedRetryAfter.D()
 		writeError(w, g.log, e)
@@ -202,8 +204,25 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request) {
 	defer timer.Stop()
 	now := g.clk.Now()
 	x := &exchange{g: g, rt: rt, route: route, req: req, key: key, w: w, start: now, deadlineAt: now.Add(total),
-		acceptLanguage: r.Header.Get("Accept-Language")}
+		acceptLanguage: r.Header.Get("Accept-Language"), user: user}
 	x.run(ctx)
+}
+
+// endUser is the hashed end user of a request: the configured header's
+// value when the request has one, else the request's "user" field; "" when
+// neither.
+func endUser(field string, h http.Header, header string) string {
+	v := field
+	if header != "" {
+		if hv := strings.TrimSpace(h.Get(header)); hv != "" {
+			v = hv
+		}
+	}
+	if v == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:16])
 }
 
 // ModeCached is the serving mode of an answer from the cache's fast path:

@@ -22,6 +22,7 @@ import (
 type Sink interface {
 	AppendEvents(ctx context.Context, events []understudy.Event) error
 	AddRollups(ctx context.Context, rollups []store.Rollup) error
+	AddAffectedUsers(ctx context.Context, users []store.AffectedUser) error
 }
 
 var _ Sink = (*store.Store)(nil)
@@ -48,6 +49,9 @@ type Recorder struct {
 	mu      sync.Mutex
 	events  []understudy.Event
 	rollups map[rollupKey]*store.Rollup
+	// users are the end users who saw a failed or degraded answer, per
+	// minute and route, bounded by MaxRollups like the rollups.
+	users map[store.AffectedUser]struct{}
 
 	flushMu sync.Mutex // one flush at a time
 
@@ -87,8 +91,9 @@ func New(sink Sink, o Options) *Recorder {
 	r := &Recorder{
 		sink: sink, o: o, log: o.Logger,
 		rollups: make(map[rollupKey]*store.Rollup),
+		users:   make(map[store.AffectedUser]struct{}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "understudy_recorder_dropped_total",
-			Help: "Records the recorder had to drop because the store was unavailable longer than its bounds allow, by kind (event, outcome)."}, []string{"kind"}),
+			Help: "Records the recorder had to drop because the store was unavailable longer than its bounds allow, by kind (event, outcome, user)."}, []string{"kind"}),
 		flushes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "understudy_recorder_flushes_total",
 			Help: "Flushes to the store by result (ok, failed)."}, []string{"result"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "understudy_recorder_pending",
@@ -127,6 +132,16 @@ func (r *Recorder) RecordOutcome(o understudy.Outcome) {
 		r.rollups[k] = ru
 	}
 	addOutcome(ru, o)
+	if o.User != "" {
+		if kind := store.OutcomeOf(o.Mode); kind == store.OutcomeFailed || kind == store.OutcomeDegraded {
+			u := store.AffectedUser{Minute: minute, Route: o.Route, UserHash: o.User}
+			if _, seen := r.users[u]; !seen && len(r.users) >= r.o.MaxRollups {
+				r.dropped.WithLabelValues("user").Inc()
+				return
+			}
+			r.users[u] = struct{}{}
+		}
+	}
 }
 
 func addOutcome(ru *store.Rollup, o understudy.Outcome) {
@@ -156,8 +171,8 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
 	r.mu.Lock()
-	events, rollups := r.events, r.rollups
-	r.events, r.rollups = nil, make(map[rollupKey]*store.Rollup, len(rollups))
+	events, rollups, users := r.events, r.rollups, r.users
+	r.events, r.rollups, r.users = nil, make(map[rollupKey]*store.Rollup, len(rollups)), make(map[store.AffectedUser]struct{})
 	r.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(ctx, r.o.WriteTimeout)
@@ -175,6 +190,15 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		}
 		if err = r.sink.AddRollups(ctx, list); err == nil {
 			rollups = nil
+		}
+	}
+	if err == nil && len(users) > 0 {
+		list := make([]store.AffectedUser, 0, len(users))
+		for u := range users {
+			list = append(list, u)
+		}
+		if err = r.sink.AddAffectedUsers(ctx, list); err == nil {
+			users = nil
 		}
 	}
 	r.mu.Lock()
@@ -200,6 +224,13 @@ func (r *Recorder) Flush(ctx context.Context) error {
 				continue
 			}
 			r.rollups[k] = ru
+		}
+		for u := range users {
+			if _, ok := r.users[u]; !ok && len(r.users) >= r.o.MaxRollups {
+				r.dropped.WithLabelValues("user").Inc()
+				continue
+			}
+			r.users[u] = struct{}{}
 		}
 	} else {
 		r.flushes.WithLabelValues("ok").Inc()

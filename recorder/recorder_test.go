@@ -51,6 +51,13 @@ func (f *flaky) AddRollups(ctx context.Context, r []store.Rollup) error {
 	return f.Store.AddRollups(ctx, r)
 }
 
+func (f *flaky) AddAffectedUsers(ctx context.Context, u []store.AffectedUser) error {
+	if f.down.Load() {
+		return errDown
+	}
+	return f.Store.AddAffectedUsers(ctx, u)
+}
+
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
 func outcome(at time.Time, mode string, class understudy.Class) understudy.Outcome {
@@ -169,5 +176,38 @@ func TestRunFlushesAndFinalFlush(t *testing.T) {
 	imp, err := s.Impact(context.Background(), t0, t0.Add(time.Minute), nil)
 	if err != nil || imp.Requests != 2 {
 		t.Errorf("got %+v %v, want both outcomes written", imp, err)
+	}
+}
+
+// TestAffectedUsers: end users who saw a failed or degraded answer are
+// recorded (once per minute and route), those served well are not, and
+// none is lost while the store is down.
+func TestAffectedUsers(t *testing.T) {
+	s := &flaky{Store: MustStore(t)}
+	r := recorder.New(s, recorder.Options{})
+	ctx := context.Background()
+	with := func(o understudy.Outcome, user string) understudy.Outcome { o.User = user; return o }
+	s.down.Store(true)
+	r.RecordOutcome(with(outcome(t0, "primary", understudy.ClassSuccess), "served-well"))
+	r.RecordOutcome(with(outcome(t0, "failover", understudy.ClassSuccess), "served-by-failover"))
+	r.RecordOutcome(with(outcome(t0, "unavailable", understudy.ClassServer), "failed"))
+	r.RecordOutcome(with(outcome(t0.Add(time.Second), "unavailable", understudy.ClassServer), "failed"))
+	r.RecordOutcome(with(outcome(t0.Add(time.Minute), "notice", understudy.ClassServer), "failed"))
+	r.RecordOutcome(with(outcome(t0, "degraded_faq", understudy.ClassServer), "degraded"))
+	r.RecordOutcome(with(outcome(t0, "client_canceled", understudy.ClassCanceled), "gone"))
+	r.RecordOutcome(outcome(t0, "unavailable", understudy.ClassServer)) // unknown user
+	if err := r.Flush(ctx); !errors.Is(err, errDown) {
+		t.Fatalf("flush while down: %v", err)
+	}
+	s.down.Store(false)
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.AffectedUsers(ctx, t0, t0.Add(5*time.Minute), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != 2 {
+		t.Errorf("got %d affected users, want 2 (failed, degraded)", got)
 	}
 }

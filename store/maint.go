@@ -45,6 +45,9 @@ func (s *Store) Retain(ctx context.Context, r Retention, now time.Time) (RetainR
 			if out.Rollups, err = res.RowsAffected(); err != nil {
 				return fmt.Errorf("rollups: %w", err)
 			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM affected_users WHERE minute < $1`, now.Add(-r.Rollups).Unix()); err != nil {
+				return fmt.Errorf("affected users: %w", err)
+			}
 		}
 		return nil
 	})
