@@ -44,6 +44,7 @@ Usage:
   understudy check FILE               validate a config file and print the effective routes
   understudy simulate [flags]         run fault-injecting fake LLM providers
   understudy demo [flags]             run the simulator and the gateway together, with a scripted outage
+  understudy drill [-out DIR] PLAN    run a continuity drill plan against the team's config; report pass/fail
   understudy migrate [-config FILE]   apply the store's pending migrations and list them
   understudy backup [-config FILE] OUT  copy the SQLite store to OUT while it is in use
   understudy incident SUBCOMMAND      list, show, create, update, resolve, reopen or merge incidents
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runSimulate(ctx, rest, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, rest, getenv, stdout, stderr)
+	case "drill":
+		return runDrill(ctx, rest, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
 	case "backup":
