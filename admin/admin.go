@@ -52,6 +52,8 @@ type Options struct {
 	// open pages do not hold up the server's shutdown (serve passes its
 	// context's Done). Nil: a stream ends only with its request.
 	Shutdown <-chan struct{}
+	// Postmortems, when set, adds the postmortem API and pages.
+	Postmortems Postmortems
 	// Extra are more API routes (e.g. subscriber management), served under
 	// /admin/v1/ through the same table and authentication.
 	Extra []ExtraRoute
@@ -92,6 +94,7 @@ const (
 type Handler struct {
 	svc        Service
 	handoff    Handoff
+	pm         Postmortems
 	handoffSLA time.Duration
 	shutdown   <-chan struct{}
 	tokens     Tokens
@@ -125,7 +128,7 @@ func New(o Options) (*Handler, error) {
 	if o.HandoffSLA == 0 {
 		o.HandoffSLA = DefaultHandoffSLA
 	}
-	h := &Handler{svc: o.Service, handoff: o.Handoff, handoffSLA: o.HandoffSLA, shutdown: o.Shutdown, tokens: o.Tokens, isNotFound: o.IsNotFound, isExists: o.IsExists,
+	h := &Handler{svc: o.Service, handoff: o.Handoff, pm: o.Postmortems, handoffSLA: o.HandoffSLA, shutdown: o.Shutdown, tokens: o.Tokens, isNotFound: o.IsNotFound, isExists: o.IsExists,
 		clock: o.Clock, log: o.Logger, secure: o.SecureCookies, mux: recordingMux{mux: http.NewServeMux()},
 		sessions: sessions{m: map[string]*session{}}, touched: map[string]time.Time{}}
 	if h.isNotFound == nil {
@@ -158,6 +161,7 @@ func New(o Options) (*Handler, error) {
 	}
 	h.registerConsole()
 	h.registerHandoff()
+	h.registerPostmortems()
 	return h, nil
 }
 
@@ -200,7 +204,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // would, else 404; JSON under /admin/, a page under /console/.
 func (h *Handler) noRoute(w http.ResponseWriter, r *http.Request) {
 	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete} {
 		r2 := r.Clone(r.Context())
 		r2.Method = m
 		if _, p := h.mux.Handler(r2); p != "" {

@@ -13,12 +13,14 @@ import (
 	"time"
 
 	"github.com/understudy/understudy"
+	"github.com/understudy/understudy/postmortem"
 )
 
 //go:embed templates/*.html static/console.css
 var assets embed.FS
 
-var pageNames = []string{"home", "incidents", "incident", "incident_new", "maintenances", "slos", "tokens", "signin", "error", "handoff"}
+var pageNames = []string{"home", "incidents", "incident", "incident_new", "maintenances", "slos", "tokens", "signin", "error", "handoff",
+	"postmortems", "postmortem"}
 
 var funcs = template.FuncMap{
 	"when": func(t time.Time) string {
@@ -43,6 +45,16 @@ var funcs = template.FuncMap{
 	"pct":   func(f float64) string { return fmt.Sprintf("%.1f%%", f*100) },
 	"burn":  func(f float64) string { return fmt.Sprintf("%.1f×", f) },
 	"low":   func(f float64) bool { return f < 0.25 },
+	// Postmortems: written fields in (safe) Markdown, statuses for people.
+	"markdown":  postmortem.RenderMarkdown,
+	"pmStatus":  postmortem.StatusWords,
+	"hasPrefix": strings.HasPrefix,
+	"date": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.DateOnly)
+	},
 }
 
 // parsePages parses each page with the layout and the shared partials.
@@ -99,6 +111,7 @@ type pageData struct {
 	CanOperate  bool
 	IsAdmin     bool
 	Handoff     bool // the handoff queue exists
+	Postmortems bool // postmortems are on
 	Data        any
 }
 
@@ -107,7 +120,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	pd := pageData{Title: title, Page: page, Error: errMsg, Data: data}
 	if p := principalFrom(r.Context()); p.sess != nil {
 		pd.User, pd.Scope, pd.CSRF = p.Name, p.Scope, p.sess.csrf
-		pd.Handoff = h.handoff != nil
+		pd.Handoff, pd.Postmortems = h.handoff != nil, h.pm != nil
 		pd.CanOperate, pd.IsAdmin = p.Scope.Allows(understudy.ScopeOperator), p.Scope.Allows(understudy.ScopeAdmin)
 		if r.Method == http.MethodGet && status == http.StatusOK {
 			pd.Flash, pd.NewToken = h.sessions.takeFlash(p.sess.id)
@@ -173,6 +186,7 @@ type homeData struct {
 	Components   []understudy.Component
 	SLOs         []SLOJSON
 	Windows      []string
+	Overdue      []postmortem.OverdueItem // open action items past due
 }
 
 func (h *Handler) consoleHome(w http.ResponseWriter, r *http.Request) {
@@ -194,6 +208,12 @@ func (h *Handler) consoleHome(w http.ResponseWriter, r *http.Request) {
 	if d.SLOs, d.Windows, err = h.sloViews(r); err != nil {
 		h.consoleError(w, r, err)
 		return
+	}
+	if h.pm != nil {
+		if d.Overdue, err = h.pm.OverdueActionItems(ctx); err != nil {
+			h.consoleError(w, r, err)
+			return
+		}
 	}
 	h.render(w, r, http.StatusOK, "home", "Overview", d, "")
 }
@@ -253,6 +273,10 @@ type incidentData struct {
 	Message  string // resolve or reopen message
 	Into     string
 	Choices  choices
+	// Postmortem is the incident's, nil when none; PostmortemsOn tells
+	// whether one can be drafted.
+	Postmortem    *postmortem.Postmortem
+	PostmortemsOn bool
 }
 
 type classCount struct {
@@ -299,5 +323,6 @@ func (h *Handler) showIncident(w http.ResponseWriter, r *http.Request, status in
 		d.Update.Components = strings.Join(d.Inc.Components, ", ")
 	}
 	d.Choices = formChoices
+	d.Postmortem, d.PostmortemsOn = h.incidentPostmortem(r, id), h.pm != nil
 	h.render(w, r, status, "incident", fmt.Sprintf("Incident #%d: %s", d.Inc.ID, d.Inc.Title), d, errMsg)
 }

@@ -13,7 +13,7 @@ import (
 
 // concrete is a request path for a route pattern.
 func concrete(pattern string) string {
-	return strings.NewReplacer("{id}", "1", "{name}", "nobody", "{$}", "").Replace(pattern)
+	return strings.NewReplacer("{id}", "1", "{item}", "1", "{name}", "nobody", "{$}", "").Replace(pattern)
 }
 
 // lower is a scope just below need, "" when need is the lowest.
@@ -28,10 +28,11 @@ func lower(need understudy.Scope) understudy.Scope {
 }
 
 // TestRouteWalk proves, route by route, that auth refuses what it must and
-// lets the right scope through. The fixture has a handoff queue, so the
-// agents' pages (and their event stream) are walked too.
+// lets the right scope through. The fixture has a handoff queue and
+// postmortems, so the agents' pages (and their event stream) and the
+// postmortem routes are walked too.
 func TestRouteWalk(t *testing.T) {
-	f := newFixture(t, withHandoff(t, nil))
+	f := newFixture(t, withHandoff(t, nil), withPostmortems(t))
 	public := map[string]bool{"GET /console/static/console.css": true, "GET /console/signin": true, "POST /console/signin": true}
 	for _, rt := range f.h.Routes() {
 		key := rt.Method + " " + rt.Pattern
@@ -137,7 +138,7 @@ func (b *browser) withCSRF(form map[string][]string) map[string][]string {
 // TestNoRouteBypassesTheTable checks that the mux holds exactly the table,
 // and that every request the mux would serve matches a route of the table.
 func TestNoRouteBypassesTheTable(t *testing.T) {
-	f := newFixture(t, withHandoff(t, nil))
+	f := newFixture(t, withHandoff(t, nil), withPostmortems(t))
 	var want []string
 	for _, rt := range f.h.Routes() {
 		want = append(want, rt.Method+" "+rt.Pattern)
@@ -234,9 +235,28 @@ GET /console/handoff/{id} agent
 POST /console/handoff/{id}/claim agent
 POST /console/handoff/{id}/reply agent
 POST /console/handoff/{id}/close agent
+GET /admin/v1/postmortems agent
+POST /admin/v1/postmortems operator
+GET /admin/v1/postmortems/{id} agent
+PATCH /admin/v1/postmortems/{id} operator
+POST /admin/v1/postmortems/{id}/submit operator
+POST /admin/v1/postmortems/{id}/publish operator
+POST /admin/v1/postmortems/{id}/action-items operator
+PATCH /admin/v1/postmortems/{id}/action-items/{item} operator
+DELETE /admin/v1/postmortems/{id}/action-items/{item} operator
+GET /admin/v1/action-items/overdue agent
+GET /console/postmortems agent
+GET /console/postmortems/{id} agent
+POST /console/postmortems/{id} operator
+POST /console/postmortems/{id}/submit operator
+POST /console/postmortems/{id}/publish operator
+POST /console/postmortems/{id}/action-items operator
+POST /console/postmortems/{id}/action-items/{item} operator
+POST /console/postmortems/{id}/action-items/{item}/delete operator
+POST /console/incidents/{id}/postmortem operator
 `
 	var got strings.Builder
-	for _, rt := range newFixture(t, withHandoff(t, nil)).h.Routes() {
+	for _, rt := range newFixture(t, withHandoff(t, nil), withPostmortems(t)).h.Routes() {
 		scope := string(rt.Scope)
 		if rt.Scope == admin.ScopePublic {
 			scope = "public"

@@ -41,6 +41,12 @@
 // operational otherwise. An update with an ETA gets an "Estimated
 // resolution" line in the page time zone.
 //
+// An incident whose postmortem is published (Options.Postmortems) has the
+// status "postmortem", as on Statuspage, in the incident lists and the
+// feeds; a last update with that status, dated at the publication, carries
+// the postmortem's summary and a link to it on the incident's page
+// (Page.URL + "/incidents/{id}#postmortem"). Its resolved_at is unchanged.
+//
 // Maintenance windows become scheduled maintenances with id "m<ID>", impact
 // "maintenance", scheduled_for/scheduled_until from the window. Their
 // updates are synthesized from the window's timestamps: scheduled (the
@@ -89,6 +95,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/understudy/understudy"
+	"github.com/understudy/understudy/postmortem"
 )
 
 // Source is what the status API reads; *incident.Engine implements it.
@@ -131,11 +138,21 @@ type Options struct {
 	Clock clockwork.Clock
 	// Logger receives errors from Source. Zero: discard.
 	Logger *slog.Logger
+	// Postmortems tells which incidents have a published postmortem. Nil:
+	// none has.
+	Postmortems Postmortems
+}
+
+// Postmortems gives the published postmortems of incidents, by incident
+// id; *postmortem.Service implements it.
+type Postmortems interface {
+	Published(ctx context.Context, incidentIDs []int64) (map[int64]postmortem.Postmortem, error)
 }
 
 // Handler serves the Statuspage API and the feeds. Create it with New.
 type Handler struct {
 	src  Source
+	pms  Postmortems
 	page Page
 	loc  *time.Location
 	host string // for tag: URIs
@@ -152,7 +169,7 @@ func New(opts Options) *Handler {
 	if opts.Source == nil {
 		panic("status: Options.Source is nil")
 	}
-	h := &Handler{src: opts.Source, page: opts.Page, clk: opts.Clock, log: opts.Logger}
+	h := &Handler{src: opts.Source, pms: opts.Postmortems, page: opts.Page, clk: opts.Clock, log: opts.Logger}
 	if h.page.ID == "" {
 		h.page.ID = "understudy"
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/understudy/understudy"
+	"github.com/understudy/understudy/postmortem"
 )
 
 // Limits of the lists.
@@ -31,6 +32,10 @@ type snapshot struct {
 	open    []understudy.Incident
 	active  []understudy.Maintenance // scheduled, in_progress, verifying
 	updated time.Time                // latest change seen, page.updated_at
+
+	// published are the published postmortems of the incidents listed, by
+	// incident id (recentIncidents reads them).
+	published map[int64]postmortem.Postmortem
 }
 
 // load reads the components, the open incidents and the active windows.
@@ -103,7 +108,24 @@ func (s *snapshot) recentIncidents(ctx context.Context) ([]understudy.Incident, 
 		return nil, fmt.Errorf("status: incidents: %w", err)
 	}
 	incs = s.incidentsNewestFirst(incs)
-	return incs[:min(len(incs), listLimit)], nil
+	incs = incs[:min(len(incs), listLimit)]
+	if s.h.pms != nil {
+		var ids []int64
+		for _, inc := range incs {
+			if !inc.Status.Open() {
+				ids = append(ids, inc.ID)
+			}
+		}
+		if len(ids) > 0 {
+			if s.published, err = s.h.pms.Published(ctx, ids); err != nil {
+				return nil, fmt.Errorf("status: postmortems: %w", err)
+			}
+		}
+		for _, p := range s.published {
+			s.seen(p.PublishedAt)
+		}
+	}
+	return incs, nil
 }
 
 // recentMaintenances reads the listLimit most recent windows (by
@@ -230,9 +252,29 @@ func (s *snapshot) incident(inc understudy.Incident) incidentJSON {
 		})
 		shown, prevStatus = now, u.Status
 	}
+	if p, ok := s.published[inc.ID]; ok && !inc.Status.Open() {
+		out.Status = statusPostmortem
+		body := strings.TrimSpace(p.Summary)
+		if body != "" {
+			body += "\n\n"
+		}
+		body += "Postmortem: " + out.Shortlink + "#postmortem"
+		out.IncidentUpdates = append(out.IncidentUpdates, updateJSON{
+			ID: id + "-postmortem", Status: statusPostmortem, Body: body, IncidentID: id,
+			CreatedAt: stamp(p.PublishedAt), UpdatedAt: stamp(p.PublishedAt), DisplayAt: stamp(p.PublishedAt),
+			DeliverNotifications: true,
+		})
+		if p.PublishedAt.After(inc.UpdatedAt) {
+			out.UpdatedAt = stamp(p.PublishedAt)
+		}
+	}
 	slices.Reverse(out.IncidentUpdates)
 	return out
 }
+
+// statusPostmortem is Statuspage's status of an incident whose postmortem
+// is published.
+const statusPostmortem = "postmortem"
 
 // Default bodies of the synthesized maintenance updates (Statuspage's own
 // wording where it has one).

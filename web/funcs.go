@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/understudy/understudy"
+	"github.com/understudy/understudy/postmortem"
 )
 
 // funcs are the templates' functions, formatting in loc's language.
@@ -32,6 +33,9 @@ func funcs(loc *locale) template.FuncMap {
 			return strings.Join(out, loc.T("list.separator"))
 		},
 		"icon": icon,
+		// markdown renders a postmortem's text (a safe subset).
+		"markdown": postmortem.RenderMarkdown,
+		"degraded": func(t postmortem.Traffic) int64 { return t.DegradedTotal() + t.HandedOff },
 		// text is an update's message in the page's language when it was
 		// written from the communication plan, else as written.
 		"text": func(u understudy.IncidentUpdate) string { return u.Text(loc.lang) },

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/understudy/understudy"
+	"github.com/understudy/understudy/postmortem"
 	"github.com/understudy/understudy/store"
 )
 
@@ -301,6 +302,9 @@ func statusID(name string) string {
 type incidentData struct {
 	Inc      understudy.Incident
 	Duration time.Duration // from start to resolution, or to now while open
+	// Postmortem is the incident's published postmortem (its page only);
+	// nil when there is none.
+	Postmortem *postmortem.Postmortem
 }
 
 func (h *Handler) incident(w http.ResponseWriter, r *http.Request) {
@@ -316,6 +320,16 @@ func (h *Handler) incident(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := incidentData{Inc: inc, Duration: duration(inc, h.clk.Now())}
+	if h.pms != nil && !inc.Status.Open() {
+		pms, err := h.pms.Published(r.Context(), []int64{inc.ID})
+		if err != nil {
+			h.fail(w, r, lang, fmt.Errorf("web: postmortem of incident %d: %w", inc.ID, err))
+			return
+		}
+		if p, ok := pms[inc.ID]; ok {
+			d.Postmortem = &p
+		}
+	}
 	v := h.newView(r, lang, "", "", d)
 	v.Title = inc.Title + " · " + v.Title
 	h.render(w, r, http.StatusOK, "incident", v)

@@ -28,6 +28,7 @@ import (
 
 	"github.com/understudy/understudy"
 	"github.com/understudy/understudy/live"
+	"github.com/understudy/understudy/postmortem"
 	"github.com/understudy/understudy/store"
 )
 
@@ -43,6 +44,12 @@ type Source interface {
 // Uptime gives the daily uptime bars. *store.Store implements it.
 type Uptime interface {
 	DailyUptime(ctx context.Context, component string, days int, now time.Time) ([]store.DayUptime, error)
+}
+
+// Postmortems gives the published postmortems of incidents, by incident
+// id; *postmortem.Service implements it.
+type Postmortems interface {
+	Published(ctx context.Context, incidentIDs []int64) (map[int64]postmortem.Postmortem, error)
 }
 
 // Page describes the status page itself.
@@ -68,6 +75,10 @@ type Options struct {
 	Page   Page
 	Clock  clockwork.Clock // default: the real clock
 	Logger *slog.Logger    // default: discards
+
+	// Postmortems, when set, shows a resolved incident's published
+	// postmortem on its page. Nil: none is shown.
+	Postmortems Postmortems
 }
 
 // UptimeDays is how many days the uptime bars cover.
@@ -84,6 +95,7 @@ var pageNames = []string{"home", "incident", "history", "error"}
 // Handler serves the status page. Create it with New.
 type Handler struct {
 	src    Source
+	pms    Postmortems
 	uptime Uptime
 	hub    *live.Hub
 	page   Page
@@ -112,7 +124,7 @@ func New(o Options) *Handler {
 	if o.Source == nil {
 		panic("web: Options.Source is required")
 	}
-	h := &Handler{src: o.Source, uptime: o.Uptime, hub: o.Hub, page: o.Page, clk: o.Clock, log: o.Logger,
+	h := &Handler{src: o.Source, pms: o.Postmortems, uptime: o.Uptime, hub: o.Hub, page: o.Page, clk: o.Clock, log: o.Logger,
 		pages: map[string]map[string]*template.Template{}, assets: map[string]asset{}}
 	if h.page.Name == "" {
 		h.page.Name = "Understudy"

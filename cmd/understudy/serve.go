@@ -30,6 +30,7 @@ import (
 	"github.com/understudy/understudy/incident"
 	"github.com/understudy/understudy/live"
 	"github.com/understudy/understudy/notice"
+	"github.com/understudy/understudy/postmortem"
 	"github.com/understudy/understudy/providerstatus"
 	"github.com/understudy/understudy/recorder"
 	"github.com/understudy/understudy/status"
@@ -86,6 +87,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		st     *store.Store
 		wg     sync.WaitGroup // the engine and the status poller
 	)
+	var pms *postmortem.Service // drafts postmortems at resolutions; nil without storage
 	// The engine and poller stop before the gateway, the recorder and the
 	// store they use (deferred calls run last first).
 	runCtx, stopRun := context.WithCancel(ctx)
@@ -115,12 +117,18 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 			if notes != nil {
 				notes.relay.OnEvent(id, ev)
 			}
+			if pms != nil {
+				pms.OnIncidentEvent(id, ev) // queues a draft at resolution; never blocks
+			}
 			if o.onEvent != nil {
 				o.onEvent(id, ev)
 			}
 		}
 		engine = incident.New(cfg, incident.Options{Store: st, Events: rec, Status: poller, Logger: log, Registry: reg, OnEvent: onEvent})
 		events = gateway.Sinks(rec, engine)
+		pms = postmortem.New(postmortem.Options{Store: st, Source: engine, Flush: rec.Flush, Logger: log})
+		wg.Add(1)
+		go func() { defer wg.Done(); pms.Run(runCtx) }()
 		if notes, err = setupNotifications(cfg, st, engine, log, reg); err != nil {
 			return err
 		}
@@ -192,6 +200,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 			SecureCookies:  strings.HasPrefix(cfg.PublicURL, "https://"),
 			Extra:          notes.extra,
 			Handoff:        handoffSvc,
+			Postmortems:    pms,
 			HandoffSLA:     cfg.Handoff.SLA.D(),
 			Shutdown:       ctx.Done(), // open consoles do not hold up the shutdown
 		})
@@ -205,7 +214,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		// The public side: Statuspage-compatible API and feeds, in-band
 		// notices, and the status page itself (everything else).
 		page := status.Page{Name: cfg.StatusPageName, URL: cfg.PublicURL}
-		api := status.New(status.Options{Source: engine, Page: page, Logger: log})
+		api := status.New(status.Options{Source: engine, Postmortems: pms, Page: page, Logger: log})
 		mux.Handle("/api/v2/", api)
 		mux.Handle("GET /history.rss", api)
 		mux.Handle("GET /history.atom", api)
@@ -234,7 +243,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		}
 		mux.Handle("/api/notice", notices)
 		mux.Handle("/notice.js", notices)
-		mux.Handle("/", web.New(web.Options{Source: engine, Uptime: st, Hub: hub, Page: web.Page{Name: cfg.StatusPageName, URL: cfg.PublicURL, Subscribe: notes.subscribe != nil}, Logger: log}))
+		mux.Handle("/", web.New(web.Options{Source: engine, Uptime: st, Hub: hub, Postmortems: pms, Page: web.Page{Name: cfg.StatusPageName, URL: cfg.PublicURL, Subscribe: notes.subscribe != nil}, Logger: log}))
 		if getenv("UNDERSTUDY_ADMIN_TOKEN") == "" {
 			log.Info("UNDERSTUDY_ADMIN_TOKEN is not set: the admin API and console accept only tokens already in the store (set it to sign in the first time and create others)")
 		}
