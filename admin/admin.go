@@ -54,6 +54,9 @@ type Options struct {
 	Shutdown <-chan struct{}
 	// Postmortems, when set, adds the postmortem API and pages.
 	Postmortems Postmortems
+	// Insights, when set, adds the analytics and lessons pages, and similar
+	// past incidents on incident pages.
+	Insights Insights
 	// Extra are more API routes (e.g. subscriber management), served under
 	// /admin/v1/ through the same table and authentication.
 	Extra []ExtraRoute
@@ -95,6 +98,7 @@ type Handler struct {
 	svc        Service
 	handoff    Handoff
 	pm         Postmortems
+	insights   Insights
 	handoffSLA time.Duration
 	shutdown   <-chan struct{}
 	tokens     Tokens
@@ -128,7 +132,7 @@ func New(o Options) (*Handler, error) {
 	if o.HandoffSLA == 0 {
 		o.HandoffSLA = DefaultHandoffSLA
 	}
-	h := &Handler{svc: o.Service, handoff: o.Handoff, pm: o.Postmortems, handoffSLA: o.HandoffSLA, shutdown: o.Shutdown, tokens: o.Tokens, isNotFound: o.IsNotFound, isExists: o.IsExists,
+	h := &Handler{svc: o.Service, handoff: o.Handoff, pm: o.Postmortems, insights: o.Insights, handoffSLA: o.HandoffSLA, shutdown: o.Shutdown, tokens: o.Tokens, isNotFound: o.IsNotFound, isExists: o.IsExists,
 		clock: o.Clock, log: o.Logger, secure: o.SecureCookies, mux: recordingMux{mux: http.NewServeMux()},
 		sessions: sessions{m: map[string]*session{}}, touched: map[string]time.Time{}}
 	if h.isNotFound == nil {
@@ -162,6 +166,7 @@ func New(o Options) (*Handler, error) {
 	h.registerConsole()
 	h.registerHandoff()
 	h.registerPostmortems()
+	h.registerInsights()
 	return h, nil
 }
 

@@ -20,7 +20,7 @@ import (
 var assets embed.FS
 
 var pageNames = []string{"home", "incidents", "incident", "incident_new", "maintenances", "slos", "tokens", "signin", "error", "handoff",
-	"postmortems", "postmortem"}
+	"postmortems", "postmortem", "insight"}
 
 var funcs = template.FuncMap{
 	"when": func(t time.Time) string {
@@ -112,6 +112,7 @@ type pageData struct {
 	IsAdmin     bool
 	Handoff     bool // the handoff queue exists
 	Postmortems bool // postmortems are on
+	Insights    bool // analytics and the lessons library are on
 	Data        any
 }
 
@@ -120,7 +121,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	pd := pageData{Title: title, Page: page, Error: errMsg, Data: data}
 	if p := principalFrom(r.Context()); p.sess != nil {
 		pd.User, pd.Scope, pd.CSRF = p.Name, p.Scope, p.sess.csrf
-		pd.Handoff, pd.Postmortems = h.handoff != nil, h.pm != nil
+		pd.Handoff, pd.Postmortems, pd.Insights = h.handoff != nil, h.pm != nil, h.insights != nil
 		pd.CanOperate, pd.IsAdmin = p.Scope.Allows(understudy.ScopeOperator), p.Scope.Allows(understudy.ScopeAdmin)
 		if r.Method == http.MethodGet && status == http.StatusOK {
 			pd.Flash, pd.NewToken = h.sessions.takeFlash(p.sess.id)
@@ -277,6 +278,8 @@ type incidentData struct {
 	// whether one can be drafted.
 	Postmortem    *postmortem.Postmortem
 	PostmortemsOn bool
+	// Similar are past incidents like this one (HTML from the lessons library).
+	Similar template.HTML
 }
 
 type classCount struct {
@@ -324,5 +327,6 @@ func (h *Handler) showIncident(w http.ResponseWriter, r *http.Request, status in
 	}
 	d.Choices = formChoices
 	d.Postmortem, d.PostmortemsOn = h.incidentPostmortem(r, id), h.pm != nil
+	d.Similar = h.incidentSimilar(r, id)
 	h.render(w, r, status, "incident", fmt.Sprintf("Incident #%d: %s", d.Inc.ID, d.Inc.Title), d, errMsg)
 }

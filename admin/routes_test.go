@@ -32,7 +32,7 @@ func lower(need understudy.Scope) understudy.Scope {
 // postmortems, so the agents' pages (and their event stream) and the
 // postmortem routes are walked too.
 func TestRouteWalk(t *testing.T) {
-	f := newFixture(t, withHandoff(t, nil), withPostmortems(t))
+	f := newFixture(t, withHandoff(t, nil), withPostmortems(t), withInsights)
 	public := map[string]bool{"GET /console/static/console.css": true, "GET /console/signin": true, "POST /console/signin": true}
 	for _, rt := range f.h.Routes() {
 		key := rt.Method + " " + rt.Pattern
@@ -138,7 +138,7 @@ func (b *browser) withCSRF(form map[string][]string) map[string][]string {
 // TestNoRouteBypassesTheTable checks that the mux holds exactly the table,
 // and that every request the mux would serve matches a route of the table.
 func TestNoRouteBypassesTheTable(t *testing.T) {
-	f := newFixture(t, withHandoff(t, nil), withPostmortems(t))
+	f := newFixture(t, withHandoff(t, nil), withPostmortems(t), withInsights)
 	var want []string
 	for _, rt := range f.h.Routes() {
 		want = append(want, rt.Method+" "+rt.Pattern)
@@ -254,9 +254,11 @@ POST /console/postmortems/{id}/action-items operator
 POST /console/postmortems/{id}/action-items/{item} operator
 POST /console/postmortems/{id}/action-items/{item}/delete operator
 POST /console/incidents/{id}/postmortem operator
+GET /console/analytics agent
+GET /console/lessons agent
 `
 	var got strings.Builder
-	for _, rt := range newFixture(t, withHandoff(t, nil), withPostmortems(t)).h.Routes() {
+	for _, rt := range newFixture(t, withHandoff(t, nil), withPostmortems(t), withInsights).h.Routes() {
 		scope := string(rt.Scope)
 		if rt.Scope == admin.ScopePublic {
 			scope = "public"

@@ -28,6 +28,7 @@ import (
 	"github.com/understudy/understudy/handoff"
 	"github.com/understudy/understudy/handoff/chatwoot"
 	"github.com/understudy/understudy/incident"
+	"github.com/understudy/understudy/lessons"
 	"github.com/understudy/understudy/live"
 	"github.com/understudy/understudy/notice"
 	"github.com/understudy/understudy/postmortem"
@@ -88,6 +89,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		wg     sync.WaitGroup // the engine and the status poller
 	)
 	var pms *postmortem.Service // drafts postmortems at resolutions; nil without storage
+	var lib *lessons.Library    // the lessons library; nil without storage
 	// The engine and poller stop before the gateway, the recorder and the
 	// store they use (deferred calls run last first).
 	runCtx, stopRun := context.WithCancel(ctx)
@@ -120,15 +122,32 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 			if pms != nil {
 				pms.OnIncidentEvent(id, ev) // queues a draft at resolution; never blocks
 			}
+			if lib != nil {
+				lib.OnIncidentEvent(id, ev) // indexes it, links similar past ones; never blocks
+			}
 			if o.onEvent != nil {
 				o.onEvent(id, ev)
 			}
 		}
 		engine = incident.New(cfg, incident.Options{Store: st, Events: rec, Status: poller, Logger: log, Registry: reg, OnEvent: onEvent})
 		events = gateway.Sinks(rec, engine)
-		pms = postmortem.New(postmortem.Options{Store: st, Source: engine, Flush: rec.Flush, Logger: log})
-		wg.Add(1)
+		libLocal, err := lessons.New(lessons.Options{Incidents: st, Recorder: st, Logger: log,
+			Sources: []lessons.Source{lessons.SourceFunc(func(ctx context.Context) ([]lessons.Document, error) {
+				return postmortemSource(pms).Documents(ctx)
+			})}})
+		if err != nil {
+			return err
+		}
+		defer libLocal.Close()
+		pms = postmortem.New(postmortem.Options{Store: st, Source: engine, Flush: rec.Flush, Logger: log,
+			OnChange: func(p postmortem.Postmortem) { libLocal.Put(postmortemDocument(p)) }})
+		if err := libLocal.Load(ctx); err != nil {
+			log.Warn("lessons library: loading past incidents failed; search starts empty", "err", err)
+		}
+		lib = libLocal
+		wg.Add(2)
 		go func() { defer wg.Done(); pms.Run(runCtx) }()
+		go func() { defer wg.Done(); lib.Run(runCtx) }()
 		if notes, err = setupNotifications(cfg, st, engine, log, reg); err != nil {
 			return err
 		}
@@ -192,6 +211,9 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 	mux.HandleFunc("GET /healthz", gw.Healthz)
 	mux.HandleFunc("GET /readyz", gw.Readyz)
 	if engine != nil {
+		// The running configuration, as reloads change it.
+		current := cfg
+		var curMu sync.Mutex
 		ah, err := admin.New(admin.Options{
 			Service: engine, Tokens: st, Logger: log,
 			IsNotFound:     func(err error) bool { return errors.Is(err, store.ErrNotFound) },
@@ -201,8 +223,19 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 			Extra:          notes.extra,
 			Handoff:        handoffSvc,
 			Postmortems:    pms,
-			HandoffSLA:     cfg.Handoff.SLA.D(),
-			Shutdown:       ctx.Done(), // open consoles do not hold up the shutdown
+			Insights: insights{st: st, engine: engine, lib: lib, configured: func() (routes, providers []string) {
+				curMu.Lock()
+				defer curMu.Unlock()
+				for _, r := range current.Routes {
+					routes = append(routes, r.Name)
+				}
+				for _, p := range current.Providers {
+					providers = append(providers, p.Name)
+				}
+				return routes, providers
+			}},
+			HandoffSLA: cfg.Handoff.SLA.D(),
+			Shutdown:   ctx.Done(), // open consoles do not hold up the shutdown
 		})
 		if err != nil {
 			return err
@@ -218,8 +251,6 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		mux.Handle("/api/v2/", api)
 		mux.Handle("GET /history.rss", api)
 		mux.Handle("GET /history.atom", api)
-		current := cfg
-		var curMu sync.Mutex
 		notices := notice.New(engine, func() string { curMu.Lock(); defer curMu.Unlock(); return current.PublicURL },
 			func() []string {
 				curMu.Lock()
