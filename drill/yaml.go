@@ -6,11 +6,11 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
+	"github.com/understudy/understudy/config"
 )
 
 // FieldError is one problem in a plan, with where it is.
@@ -263,49 +263,9 @@ func nodeError(n ast.Node, msg string) error {
 	return &yaml.SyntaxError{Message: msg, Token: tk}
 }
 
-// Duration is a time.Duration written as "2s", "150ms" or "1m30s".
-type Duration time.Duration
-
-// D returns the time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// String is time.Duration's form without trailing zero units: "2m", "1m30s".
-func (d Duration) String() string {
-	s := time.Duration(d).String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
-// UnmarshalYAML reads a duration with a unit; a bare 0 is accepted.
-func (d *Duration) UnmarshalYAML(node ast.Node) error {
-	node = unwrap(node)
-	scalar, ok := node.(ast.ScalarNode)
-	if !ok {
-		return nodeError(node, "expected a duration such as 2s or 150ms")
-	}
-	switch v := scalar.GetValue().(type) {
-	case string:
-		x, err := time.ParseDuration(strings.TrimSpace(v))
-		if err != nil {
-			return nodeError(node, fmt.Sprintf("invalid duration %q: use a number with a unit such as 2s, 150ms or 1m30s", v))
-		}
-		*d = Duration(x)
-		return nil
-	case int64, uint64, float64:
-		if fmt.Sprint(v) == "0" {
-			*d = 0
-			return nil
-		}
-		return nodeError(node, fmt.Sprintf("duration %v has no unit: write %vs or %vms", v, v, v))
-	default:
-		return nodeError(node, "expected a duration such as 2s or 150ms")
-	}
-}
+// Duration is a time.Duration written as "2s", "150ms" or "1m30s": the
+// configuration's own type, so plans and configs read durations alike.
+type Duration = config.Duration
 
 // Percent is a share from 0 to 1, written "99%" or 0.99.
 type Percent float64

@@ -60,9 +60,11 @@ objectives:
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"# Drill report: Total outage — FAIL", "| client_success_rate | ≥ 99% | 0% (", "| FAIL |", "| notice |"} {
-		if !bytes.Contains(md, []byte(want)) {
-			t.Errorf("the report lacks %q:\n%s", want, md)
+	// A request sent as the faults land may still be answered: the share
+	// is near 0, not exactly 0.
+	for _, re := range []string{`# Drill report: Total outage — FAIL`, `\| client_success_rate \| ≥ 99% \| [0-9.]+% \([0-9]+/[0-9]+\) \| FAIL \|`, `\| notice \|`} {
+		if !regexp.MustCompile(re).Match(md) {
+			t.Errorf("the report does not match %s:\n%s", re, md)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(out, "total-outage.report.html")); err != nil {
