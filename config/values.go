@@ -2,13 +2,11 @@ package config
 
 import (
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
 )
@@ -132,32 +130,6 @@ func fractionNode(n ast.Node) ast.Node {
 		text += ".0" // "100%" is 1.0: a float token, or the decoder reads 0
 	}
 	return ast.Float(token.New(text, sn.Value, pos))
-}
-
-func unwrapTag(n ast.Node) ast.Node {
-	for {
-		switch v := n.(type) {
-		case *ast.TagNode:
-			n = v.Value
-		case *ast.AnchorNode:
-			n = v.Value
-		default:
-			return n
-		}
-	}
-}
-
-// nodeError is an error the decoder passes through with its token, so that
-// Parse can report the line, the column and the field.
-func nodeError(n ast.Node, msg string) error {
-	var tk *token.Token
-	if n != nil {
-		tk = n.GetToken()
-	}
-	if tk == nil {
-		return errors.New(msg)
-	}
-	return &yaml.SyntaxError{Message: msg, Token: tk}
 }
 
 // nodeKind names a node's type the way a YAML author would.
