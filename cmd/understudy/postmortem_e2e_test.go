@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -260,7 +261,37 @@ func TestPostmortemEndToEnd(t *testing.T) {
 	}
 	adminCall("PATCH", fmt.Sprintf("/admin/v1/postmortems/%d", p.ID), `{"root_cause":"Both providers failed at once."}`)
 	adminCall("POST", fmt.Sprintf("/admin/v1/postmortems/%d/submit", p.ID), "")
+	// An open status page hears of the publication at once.
+	liveReq, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/live", nil)
+	live, err := http.DefaultClient.Do(liveReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Body.Close()
+	changes := make(chan string, 16)
+	go func() {
+		defer close(changes)
+		sc := bufio.NewScanner(live.Body)
+		for sc.Scan() {
+			if line := sc.Text(); strings.HasPrefix(line, "data: ") {
+				changes <- line
+			}
+		}
+	}()
+	if hello := <-changes; hello != "data: {}" {
+		t.Fatalf("/live began with %q, want the hello", hello)
+	}
 	adminCall("POST", fmt.Sprintf("/admin/v1/postmortems/%d/publish", p.ID), "")
+	wantChange := fmt.Sprintf(`"kind":"incident","id":%d`, inc.ID)
+	heard := false
+	for line := range changes {
+		if heard = strings.Contains(line, wantChange); heard {
+			break
+		}
+	}
+	if !heard {
+		t.Fatal("no live change for the incident after publishing its postmortem")
+	}
 	for path, want := range map[string]string{
 		"/api/v2/incidents.json":             `"status":"postmortem"`,
 		fmt.Sprintf("/incidents/%d", inc.ID): "Both providers failed at once.",

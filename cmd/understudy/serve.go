@@ -140,7 +140,12 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		}
 		defer libLocal.Close()
 		pms = postmortem.New(postmortem.Options{Store: st, Source: engine, Flush: rec.Flush, Logger: log,
-			OnChange: func(p postmortem.Postmortem) { libLocal.Put(postmortemDocument(p)) }})
+			OnChange: func(p postmortem.Postmortem) {
+				libLocal.Put(postmortemDocument(p))
+				if p.Status == postmortem.StatusPublished {
+					hub.Publish("incident", p.IncidentID) // open status pages show it at once
+				}
+			}})
 		if err := libLocal.Load(ctx); err != nil {
 			log.Warn("lessons library: loading past incidents failed; search starts empty", "err", err)
 		}
