@@ -3,11 +3,13 @@ package gateway
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/understudy/understudy/config"
+	"github.com/understudy/understudy/health"
 )
 
 // fixedAdmission has a limit of n that cannot move (min = max = initial)
@@ -177,4 +179,56 @@ func TestAdmissionNoOvertaking(t *testing.T) {
 	} else {
 		r.p.release(true)
 	}
+}
+
+// The done of an admitted attempt gives its slot back once, however often
+// it is called (a panicking hedge racer is accounted for twice).
+func TestAdmitReleasesOnce(t *testing.T) {
+	cfg, err := config.Parse(strings.NewReader(`
+listen: 127.0.0.1:0
+providers:
+  - name: p
+    base_url: http://127.0.0.1:9/v1
+    probe: {disabled: true}
+    adaptive_concurrency: {enabled: true, min: 2, max: 2, initial: 2}
+routes:
+  - name: r
+    tiers: [[{provider: p, model: m}]]
+`), "t.yaml", nil)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(cfg, Options{Clock: clockwork.NewFakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	rt := g.rt.Load()
+	route := rt.routes["r"]
+	tg := route.tiers[0][0]
+	x := &exchange{g: g, rt: rt, route: route, key: &apiKey{name: "k", priority: config.PriorityDefault}}
+	first, ok := x.admit(context.Background(), tg, false)
+	if !ok {
+		t.Fatal("first attempt not admitted")
+	}
+	second, ok := x.admit(context.Background(), tg, false)
+	if !ok {
+		t.Fatal("second attempt not admitted")
+	}
+	first(health.Ignore)
+	first(health.Failure) // again
+	tg.release()
+	if _, inflight, _ := tg.adm.state(); inflight != 1 {
+		t.Fatalf("in flight = %d after one of two attempts ended, want 1", inflight)
+	}
+	if _, ok := x.admit(context.Background(), tg, false); !ok {
+		t.Fatal("the freed slot was not admitted")
+	}
+	if _, ok := x.admit(context.Background(), tg, false); ok {
+		t.Fatal("a third attempt was admitted under a limit of 2")
+	}
+	second(health.Success)
 }

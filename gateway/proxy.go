@@ -177,9 +177,12 @@ func (x *exchange) admit(ctx context.Context, t routeTarget, canWait bool) (func
 	if slot.p == nil {
 		return done, true
 	}
+	// Once: a panicking attempt is accounted for twice (its cleanup, then
+	// the race's), and a slot given back twice would let one more in.
+	var once sync.Once
 	return func(o health.Outcome) {
 		done(o)
-		slot.release(o == health.Success)
+		once.Do(func() { slot.release(o == health.Success) })
 	}, true
 }
 

@@ -98,6 +98,8 @@ func TestRenderMarkdown(t *testing.T) {
 		{"unclosed", "**a `b [c](", "<p>**a `b [c](</p>\n"},
 		{"snake_case stays", "root_cause_here", "<p>root_cause_here</p>\n"},
 		{"utf-8", "« é »", "<p>« é »</p>\n"},
+		{"backslash link kept as text", `[x](/\evil.example)`, `<p>[x](/\evil.example)</p>` + "\n"},
+		{"quotes nest at most 4 deep", ">>>>>> deep", "<blockquote><blockquote><blockquote><blockquote><p>&gt;&gt; deep</p>\n</blockquote>\n</blockquote>\n</blockquote>\n</blockquote>\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,5 +107,17 @@ func TestRenderMarkdown(t *testing.T) {
 				t.Errorf("got  %q\nwant %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// A field of nothing but ">" (the longest a field may be) renders in one
+// go, not in a pass per ">": the public page renders it on every request.
+func TestRenderMarkdownDeepQuotes(t *testing.T) {
+	out := string(postmortem.RenderMarkdown(strings.Repeat(">", 64<<10)))
+	if n := strings.Count(out, "<blockquote>"); n != 4 {
+		t.Errorf("got %d nested quotes, want 4", n)
+	}
+	if len(out) > 400<<10 {
+		t.Errorf("output of %d bytes for a 64 KiB field", len(out))
 	}
 }

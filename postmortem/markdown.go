@@ -14,7 +14,13 @@ import (
 // are h2), bullet lists (-, *, +), numbered lists (1. or 1)), fenced code
 // (```), quotes (>). Inline: `code`, **bold**, *italic*,
 // [text](url). Anything else is text.
-func RenderMarkdown(src string) template.HTML {
+func RenderMarkdown(src string) template.HTML { return renderMarkdown(src, 0) }
+
+// maxQuoteDepth bounds nested quotes: deeper ">" are text, so that a line
+// of thousands of ">" costs a few passes, not one per ">".
+const maxQuoteDepth = 4
+
+func renderMarkdown(src string, depth int) template.HTML {
 	var b strings.Builder
 	lines := strings.Split(strings.ReplaceAll(src, "\r\n", "\n"), "\n")
 	var para []string
@@ -42,14 +48,14 @@ func RenderMarkdown(src string) template.HTML {
 			n := heading(trimmed)
 			tag := []string{"", "h3", "h4", "h5"}[min(n, 3)]
 			b.WriteString("<" + tag + ">" + inline(strings.TrimSpace(trimmed[n:])) + "</" + tag + ">\n")
-		case strings.HasPrefix(trimmed, ">"):
+		case strings.HasPrefix(trimmed, ">") && depth < maxQuoteDepth:
 			flush()
 			var quote []string
 			for ; i < len(lines) && strings.HasPrefix(strings.TrimSpace(lines[i]), ">"); i++ {
 				quote = append(quote, strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(lines[i]), ">")))
 			}
 			i--
-			b.WriteString("<blockquote>" + string(RenderMarkdown(strings.Join(quote, "\n"))) + "</blockquote>\n")
+			b.WriteString("<blockquote>" + string(renderMarkdown(strings.Join(quote, "\n"), depth+1)) + "</blockquote>\n")
 		case bullet(trimmed) != "" || number(trimmed) != "":
 			flush()
 			ordered := bullet(trimmed) == ""
@@ -193,7 +199,8 @@ func safeURL(href string) bool {
 	case "http", "https", "mailto":
 		return true
 	case "":
-		return !strings.HasPrefix(href, "//")
+		// Browsers read "//host", "/\host" and "\\host" as another host.
+		return !strings.HasPrefix(href, "//") && !strings.Contains(href, "\\")
 	}
 	return false
 }
