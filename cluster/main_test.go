@@ -2,65 +2,24 @@ package cluster_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/understudy/understudy/internal/pgtest"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// postgresDSNEnv names the variable holding an administrative PostgreSQL DSN;
-// every test creates and drops its own database through it.
-const postgresDSNEnv = "UNDERSTUDY_TEST_POSTGRES_DSN"
-
 // MustDatabase creates a throwaway database, dropped when tb ends, and
-// returns its DSN. It skips tb when no DSN is set — except under CI=true,
-// where it fails: the PostgreSQL tests must never be silently skipped in CI.
-func MustDatabase(tb testing.TB) string {
-	tb.Helper()
-	dsn := os.Getenv(postgresDSNEnv)
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("%s is not set and CI=true: the PostgreSQL tests must run", postgresDSNEnv)
-		}
-		tb.Skipf("%s is not set; skipping a PostgreSQL test", postgresDSNEnv)
-	}
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		tb.Fatalf("%s must be a postgres:// URL", postgresDSNEnv)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "us_test_" + hex.EncodeToString(b[:])
-	admin := MustConnect(tb, dsn)
-	if _, err := admin.Exec(context.Background(), "CREATE DATABASE "+name); err != nil {
-		tb.Fatalf("create database %s: %v", name, err)
-	}
-	tb.Cleanup(func() {
-		admin, err := pgx.Connect(context.Background(), dsn)
-		if err != nil {
-			tb.Errorf("admin connection: %v", err)
-			return
-		}
-		defer admin.Close(context.Background())
-		if _, err := admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			tb.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	du := *u
-	du.Path = "/" + name
-	return du.String()
-}
+// returns its DSN (see pgtest).
+func MustDatabase(tb testing.TB) string { return pgtest.Database(tb) }
 
 // MustConnect opens a connection closed when tb ends.
 func MustConnect(tb testing.TB, dsn string) *pgx.Conn {

@@ -2,11 +2,8 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,12 +11,9 @@ import (
 	"time"
 
 	"github.com/understudy/understudy"
+	"github.com/understudy/understudy/internal/pgtest"
 	"github.com/understudy/understudy/store"
 )
-
-// postgresDSNEnv names the variable holding an administrative PostgreSQL DSN;
-// every test creates and drops its own database through it.
-const postgresDSNEnv = "UNDERSTUDY_TEST_POSTGRES_DSN"
 
 func TestSQLite(t *testing.T) {
 	testStore(t, func(t *testing.T) *store.Store { return OpenSQLite(t) })
@@ -36,50 +30,16 @@ func OpenSQLite(tb testing.TB) *store.Store {
 	return MustOpen(tb, store.Config{SQLitePath: filepath.Join(tb.TempDir(), "understudy.db")})
 }
 
-// PostgresOpener returns an opener making a throwaway database per store, or
-// skips tb when no DSN is set — except under CI=true, where it fails: the
-// PostgreSQL suite must never be silently skipped in CI.
+// PostgresOpener returns an opener making a throwaway database per store
+// (see pgtest: skipped without a DSN, fatal under CI=true).
 func PostgresOpener(tb testing.TB) func(testing.TB) *store.Store {
 	tb.Helper()
-	dsn := os.Getenv(postgresDSNEnv)
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("%s is not set and CI=true: the PostgreSQL contract suite must run", postgresDSNEnv)
-		}
-		tb.Skipf("%s is not set; skipping the PostgreSQL contract suite", postgresDSNEnv)
-	}
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		tb.Fatalf("%s must be a postgres:// URL", postgresDSNEnv)
+	if os.Getenv(pgtest.DSNEnv) == "" {
+		pgtest.Database(tb) // skips, or fails under CI=true
 	}
 	return func(tb testing.TB) *store.Store {
 		tb.Helper()
-		admin, err := sql.Open("pgx", dsn)
-		if err != nil {
-			tb.Fatalf("open admin connection: %v", err)
-		}
-		defer admin.Close()
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		name := "us_test_" + hex.EncodeToString(b[:])
-		ctx := context.Background()
-		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-			tb.Fatalf("create database %s: %v", name, err)
-		}
-		tb.Cleanup(func() {
-			admin, err := sql.Open("pgx", dsn)
-			if err != nil {
-				tb.Errorf("open admin connection: %v", err)
-				return
-			}
-			defer admin.Close()
-			if _, err := admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-				tb.Errorf("drop database %s: %v", name, err)
-			}
-		})
-		du := *u
-		du.Path = "/" + name
-		return MustOpen(tb, store.Config{PostgresDSN: du.String()})
+		return MustOpen(tb, store.Config{PostgresDSN: pgtest.Database(tb)})
 	}
 }
 
