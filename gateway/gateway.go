@@ -239,7 +239,31 @@ func (g *Gateway) onBreakerChange(t *target, tr health.Transition) {
 	if cur, ok := g.rt.Load().targets[t.id]; !ok || cur == t {
 		g.metrics.breaker.WithLabelValues(tr.Target).Set(breakerValue(tr.To))
 	}
+	details := map[string]any{"from": tr.From.String(), "to": tr.To.String(), "reason": tr.Reason}
+	if tr.To == health.Open {
+		details["open_until"] = tr.OpenUntil
+	}
 	g.emit(understudy.Event{Type: understudy.EventBreakerChanged, Target: tr.Target, Time: tr.At,
-		Message: "circuit " + tr.From.String() + " → " + tr.To.String() + ": " + tr.Reason,
-		Details: map[string]any{"from": tr.From.String(), "to": tr.To.String()}})
+		Message: "circuit " + tr.From.String() + " → " + tr.To.String() + ": " + tr.Reason, Details: details})
+}
+
+// HintReason starts the reason of a breaker opened by another replica's
+// hint (see HintDown): such openings are not hinted on again.
+const HintReason = "another replica"
+
+// HintDown opens target's breaker until until, because another replica
+// found it down (reason says why): local breakers stay the fast path, the
+// hint makes the replicas agree sooner. It reports whether the target is
+// known here and the hint not already over.
+func (g *Gateway) HintDown(target string, until time.Time, reason string) bool {
+	t, ok := g.rt.Load().targets[target]
+	if !ok {
+		return false
+	}
+	d := until.Sub(g.clk.Now())
+	if d <= 0 {
+		return false
+	}
+	t.breaker.Trip(d, HintReason+": "+reason)
+	return true
 }

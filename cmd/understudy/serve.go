@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/understudy/understudy"
 	"github.com/understudy/understudy/admin"
+	"github.com/understudy/understudy/cluster"
 	"github.com/understudy/understudy/config"
 	"github.com/understudy/understudy/faq"
 	"github.com/understudy/understudy/gateway"
@@ -90,6 +91,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 	)
 	var pms *postmortem.Service // drafts postmortems at resolutions; nil without storage
 	var lib *lessons.Library    // the lessons library; nil without storage
+	var hints *breakerHints     // shared breaker openings; nil without PostgreSQL
 	// The engine and poller stop before the gateway, the recorder and the
 	// store they use (deferred calls run last first).
 	runCtx, stopRun := context.WithCancel(ctx)
@@ -131,6 +133,18 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		}
 		engine = incident.New(cfg, incident.Options{Store: st, Events: rec, Status: poller, Logger: log, Registry: reg, OnEvent: onEvent})
 		events = gateway.Sinks(rec, engine)
+		if cfg.Storage.PostgresDSN.Value != "" {
+			// Replicas on one PostgreSQL share breaker openings over LISTEN/NOTIFY.
+			bus, err := cluster.NewBus(cluster.BusOptions{DSN: cfg.Storage.PostgresDSN.Value, Logger: log})
+			if err != nil {
+				return err
+			}
+			defer bus.Close()
+			hints = newBreakerHints(bus, log)
+			events = gateway.Sinks(rec, engine, hints)
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = bus.Run(runCtx) }()
+		}
 		libLocal, err := lessons.New(lessons.Options{Incidents: st, Recorder: st, Logger: log,
 			Sources: []lessons.Source{lessons.SourceFunc(func(ctx context.Context) ([]lessons.Document, error) {
 				return postmortemSource(pms).Documents(ctx)
@@ -203,6 +217,11 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 	}
 	defer gw.Close()
 	defer func() { stopRun(); wg.Wait() }()
+	if hints != nil {
+		hints.gw = gw
+		wg.Add(1)
+		go func() { defer wg.Done(); hints.Run(runCtx) }()
+	}
 	if engine != nil {
 		engine.SetGateway(gw)
 		wg.Add(1)
