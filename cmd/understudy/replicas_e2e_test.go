@@ -1,13 +1,17 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/understudy/understudy/internal/pgtest"
+	"github.com/understudy/understudy/notify"
 	"github.com/understudy/understudy/simulate"
 )
 
@@ -69,6 +73,101 @@ func TestBreakerHintAcrossReplicas(t *testing.T) {
 	t.Logf("replica B opened its breaker %s after A's", time.Since(start).Round(time.Millisecond))
 	if n := b.sim.Stats("primary").Requests; n != 0 {
 		t.Errorf("replica B's primary saw %d requests, want none", n)
+	}
+	a.stop(t, cancel)
+	if err := <-b.done; err != nil {
+		t.Errorf("replica B: %v", err)
+	}
+}
+
+// TestOneDeliveryAcrossReplicas: two replicas on one PostgreSQL, a webhook
+// subscriber, an incident opened through one of them: each delivery
+// reaches the subscriber once — only the leader delivers — even though the
+// receiver is slow enough that a second dispatcher polling the outbox would
+// send it again.
+func TestOneDeliveryAcrossReplicas(t *testing.T) {
+	ctx, cancel := testCtx(t)
+	pg := pgtest.Database(t)
+	cfg := strings.Replace(serveConfig, `storage: {sqlite: "${DB}", flush_every: 1h}`, `storage: {postgres_dsn: "${PG}", flush_every: 1h}`, 1) + `notifications:
+  webhook_secrets: ["${WEBHOOK_SECRET}"]
+  allow_private: true          # the test's receiver is on 127.0.0.1
+`
+	const token = "us_replicas-admin"
+	vars := map[string]string{"PG": pg, "WEBHOOK_SECRET": "webhook-secret-0123456789", "UNDERSTUDY_ADMIN_TOKEN": token}
+
+	var mu sync.Mutex
+	received := map[string]int{} // webhook id → times received
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		id := r.Header.Get(notify.HeaderWebhookID)
+		mu.Lock()
+		received[id]++
+		first := received[id] == 1
+		mu.Unlock()
+		if first {
+			// Slow to answer: a second dispatcher's poll (every second)
+			// would find the delivery still pending and send it again.
+			select {
+			case <-time.After(2500 * time.Millisecond):
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	defer receiver.Close()
+
+	a := startServed(ctx, t, cfg, vars)
+	b := startServed(ctx, t, cfg, vars)
+	call := func(s *served, method, path, body string) []byte {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, method, s.base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, out)
+		}
+		return out
+	}
+	call(a, http.MethodPost, "/admin/v1/subscribers", `{"kind":"webhook","address":"`+receiver.URL+`/hook"}`)
+	call(b, http.MethodPost, "/admin/v1/incidents", `{"title":"Slow answers","severity":"minor","cause":"technical","components":["assistant"],"message":"We are looking into it."}`)
+
+	// Wait until the outbox holds only delivered deliveries.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var list struct {
+		Deliveries []struct{ Status, NotificationID string } `json:"deliveries"`
+	}
+	for {
+		if err := json.Unmarshal(call(a, http.MethodGet, "/admin/v1/deliveries", ""), &list); err != nil {
+			t.Fatal(err)
+		}
+		done := len(list.Deliveries) > 0
+		for _, d := range list.Deliveries {
+			done = done && d.Status == "delivered"
+		}
+		if done {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("deliveries never all delivered: %+v", list.Deliveries)
+		case <-tick.C:
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(received) != len(list.Deliveries) {
+		t.Errorf("received %d distinct webhooks, want %d (one per delivery): %v", len(received), len(list.Deliveries), received)
+	}
+	for id, n := range received {
+		if n != 1 {
+			t.Errorf("webhook %s received %d times, want once", id, n)
+		}
 	}
 	a.stop(t, cancel)
 	if err := <-b.done; err != nil {

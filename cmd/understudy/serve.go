@@ -173,7 +173,23 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		wg.Add(3)
 		go func() { defer wg.Done(); poller.Run(runCtx) }()
 		go func() { defer wg.Done(); notes.relay.Run(runCtx) }()
-		go func() { defer wg.Done(); _ = notes.dispatcher.Run(runCtx) }()
+		if cfg.Storage.PostgresDSN.Value == "" {
+			go func() { defer wg.Done(); _ = notes.dispatcher.Run(runCtx) }()
+		} else {
+			// Several replicas may share the database: only the leader
+			// delivers, so that each delivery goes out once.
+			leader, err := cluster.NewLeader(cluster.LeaderOptions{DSN: cfg.Storage.PostgresDSN.Value, Logger: log, Registry: reg})
+			if err != nil {
+				return err
+			}
+			go func() {
+				defer wg.Done()
+				_ = leader.Run(runCtx, func(lctx context.Context) {
+					log.Info("leading: delivering notifications")
+					_ = notes.dispatcher.Run(lctx)
+				})
+			}()
+		}
 	} else {
 		log.Warn("storage disabled: nothing is recorded, no incidents are detected, and the admin API and console are off")
 	}
