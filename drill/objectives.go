@@ -133,19 +133,7 @@ func judge(o Objectives, res *Result) []ObjectiveResult {
 // out, and a drill where none was needed has nothing to show.
 func failoverObjective(want Duration, steps []StepResult) ObjectiveResult {
 	r := ObjectiveResult{Name: "max_failover_time", Want: "≤ " + want.String()}
-	var worst *StepResult
-	var never []string
-	for i := range steps {
-		s := &steps[i]
-		switch s.FailoverState {
-		case FailoverMeasured:
-			if worst == nil || *s.Failover > *worst.Failover {
-				worst = s
-			}
-		case FailoverNone:
-			never = append(never, fmt.Sprintf("step %d", s.Number))
-		}
-	}
+	worst, never := worstStep(steps, func(s *StepResult) (string, *time.Duration) { return s.FailoverState, s.Failover })
 	switch {
 	case len(never) > 0:
 		r.Got = "none"
@@ -161,24 +149,30 @@ func failoverObjective(want Duration, steps []StepResult) ObjectiveResult {
 	return r
 }
 
-// recoveryObjective: the longest recovery time of the steps that ended
-// before the drill must be at most want; traffic that never came back
-// fails it.
-func recoveryObjective(want Duration, steps []StepResult) ObjectiveResult {
-	r := ObjectiveResult{Name: "max_recovery_time", Want: "≤ " + want.String()}
-	var worst *StepResult
-	var never []string
+// worstStep is the step whose measure (of) is the longest among those
+// measured, and the steps whose measure never came ("none").
+func worstStep(steps []StepResult, of func(*StepResult) (state string, d *time.Duration)) (worst *StepResult, never []string) {
+	var longest *time.Duration
 	for i := range steps {
 		s := &steps[i]
-		switch s.RecoveryState {
+		switch state, d := of(s); state {
 		case FailoverMeasured:
-			if worst == nil || *s.Recovery > *worst.Recovery {
-				worst = s
+			if longest == nil || *d > *longest {
+				worst, longest = s, d
 			}
 		case FailoverNone:
 			never = append(never, fmt.Sprintf("step %d", s.Number))
 		}
 	}
+	return worst, never
+}
+
+// recoveryObjective: the longest recovery time of the steps that ended
+// before the drill must be at most want; traffic that never came back
+// fails it.
+func recoveryObjective(want Duration, steps []StepResult) ObjectiveResult {
+	r := ObjectiveResult{Name: "max_recovery_time", Want: "≤ " + want.String()}
+	worst, never := worstStep(steps, func(s *StepResult) (string, *time.Duration) { return s.RecoveryState, s.Recovery })
 	switch {
 	case len(never) > 0:
 		r.Got = "none"
