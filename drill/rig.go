@@ -266,21 +266,7 @@ type handoffs struct{ svc *handoff.Service }
 var _ gateway.Handoff = handoffs{}
 
 func (h handoffs) HandOff(ctx context.Context, route, priority string, msgs []chat.Message, _ string) (string, string, int64, error) {
-	var transcript []handoff.Message
-	for _, m := range msgs {
-		text := m.Text()
-		if text == "" {
-			continue
-		}
-		role := handoff.RoleSystem
-		switch m.Role {
-		case "user":
-			role = handoff.RoleUser
-		case "assistant":
-			role = handoff.RoleAssistant
-		}
-		transcript = append(transcript, handoff.Message{Role: role, Content: text})
-	}
+	transcript := handoff.Transcript(msgs)
 	conv, _, err := h.svc.Enqueue(ctx, route, priority, transcript)
 	if err != nil {
 		return "", "", 0, err

@@ -28,6 +28,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/understudy/understudy/chat"
 )
 
 // Status is where a conversation is in its lifecycle.
@@ -130,4 +132,25 @@ type Store interface {
 	// HandlingTimes returns claim-to-close durations of the n most recently
 	// closed conversations that had been claimed, most recent first.
 	HandlingTimes(ctx context.Context, n int) ([]time.Duration, error)
+}
+
+// Transcript is a chat conversation as a handoff transcript: each message
+// with text, as user, assistant or (anything else) system.
+func Transcript(msgs []chat.Message) []Message {
+	var out []Message
+	for _, m := range msgs {
+		text := m.Text()
+		if text == "" {
+			continue
+		}
+		role := RoleSystem
+		switch m.Role {
+		case "user":
+			role = RoleUser
+		case "assistant":
+			role = RoleAssistant
+		}
+		out = append(out, Message{Role: role, Content: text})
+	}
+	return out
 }

@@ -33,21 +33,7 @@ var handoffText = map[string]string{
 }
 
 func (h handoffs) HandOff(ctx context.Context, route, priority string, msgs []chat.Message, acceptLanguage string) (string, string, int64, error) {
-	var transcript []handoff.Message
-	for _, m := range msgs {
-		text := m.Text()
-		if text == "" {
-			continue
-		}
-		role := handoff.RoleSystem
-		switch m.Role {
-		case "user":
-			role = handoff.RoleUser
-		case "assistant":
-			role = handoff.RoleAssistant
-		}
-		transcript = append(transcript, handoff.Message{Role: role, Content: text})
-	}
+	transcript := handoff.Transcript(msgs)
 	conv, wait, err := h.svc.Enqueue(ctx, route, priority, transcript)
 	if err != nil {
 		return "", "", 0, err
