@@ -11,18 +11,13 @@ import (
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis"
-	"github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
-	"github.com/blevesearch/bleve/v2/analysis/char/asciifolding"
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
-	"github.com/blevesearch/bleve/v2/analysis/lang/fr"
-	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
-	"github.com/blevesearch/bleve/v2/analysis/token/porter"
 	"github.com/blevesearch/bleve/v2/analysis/token/stop"
-	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
 	"github.com/blevesearch/bleve/v2/analysis/tokenmap"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/search/query"
+	"github.com/understudy/understudy/internal/textindex"
 )
 
 // Retrieval and confidence constants (see Match.Confidence).
@@ -87,16 +82,14 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 
 	// French text is ASCII-folded before it is tokenized, so the French
 	// stop words are folded too ("à" → "a", "été" → "ete").
-	frStop := analysis.NewTokenMap()
-	if err := frStop.LoadBytes(fr.FrenchStopWords); err != nil {
+	frStop, err := textindex.StopWords("fr")
+	if err != nil {
 		return nil, err
 	}
-	fold := asciifolding.New()
-	var frStopFolded []any
-	for w := range frStop {
-		frStopFolded = append(frStopFolded, string(fold.Filter([]byte(w))))
+	stops := map[string][]any{"en": nil, "fr": nil}
+	for _, w := range frStop {
+		stops["fr"] = append(stops["fr"], w)
 	}
-	stops := map[string][]any{"en": nil, "fr": frStopFolded}
 	for lang, words := range questionWords {
 		for _, w := range words {
 			stops[lang] = append(stops[lang], w)
@@ -109,19 +102,7 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 			return nil, err
 		}
 	}
-	if err := im.AddCustomAnalyzer(analyzers["en"], map[string]any{
-		"type":          custom.Name,
-		"tokenizer":     unicode.Name,
-		"token_filters": []any{en.PossessiveName, lowercase.Name, en.StopName, "faq_stop_en", porter.Name},
-	}); err != nil {
-		return nil, err
-	}
-	if err := im.AddCustomAnalyzer(analyzers["fr"], map[string]any{
-		"type":          custom.Name,
-		"char_filters":  []any{asciifolding.Name},
-		"tokenizer":     unicode.Name,
-		"token_filters": []any{lowercase.Name, fr.ElisionName, "faq_stop_fr", fr.SnowballStemmerName},
-	}); err != nil {
+	if err := textindex.AddAnalyzers(im, analyzers["en"], []any{en.StopName, "faq_stop_en"}, analyzers["fr"], []any{"faq_stop_fr"}); err != nil {
 		return nil, err
 	}
 	// Each language is a sub-document ("en.question", "fr.answer"…) with
@@ -139,12 +120,8 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	return im, im.Validate()
 }
 
-func textField(analyzer string) *mapping.FieldMapping {
-	f := bleve.NewTextFieldMapping()
-	f.Analyzer = analyzer
-	f.Store, f.IncludeInAll, f.IncludeTermVectors, f.DocValues = false, false, false, false
-	return f
-}
+// textField is an indexed, unstored text field.
+func textField(analyzer string) *mapping.FieldMapping { return textindex.TextField(analyzer) }
 
 // document is what bleve indexes of an entry: its question (every
 // phrasing) and answer under its language, {"fr": {"question": …}}.

@@ -11,19 +11,13 @@ import (
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis"
-	"github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
-	"github.com/blevesearch/bleve/v2/analysis/char/asciifolding"
-	"github.com/blevesearch/bleve/v2/analysis/lang/en"
-	"github.com/blevesearch/bleve/v2/analysis/lang/fr"
-	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
-	"github.com/blevesearch/bleve/v2/analysis/token/porter"
 	"github.com/blevesearch/bleve/v2/analysis/token/stop"
-	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
 	"github.com/blevesearch/bleve/v2/analysis/tokenmap"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/search/query"
+	"github.com/understudy/understudy/internal/textindex"
 )
 
 // Languages the library analyses every text in, with their analyzers:
@@ -57,17 +51,13 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	// so "the" must not match every English sentence through the French
 	// analysis, nor "de" every French one through the English analysis.
 	var stops []any
-	fold := asciifolding.New()
-	for _, list := range [][]byte{en.EnglishStopWords, fr.FrenchStopWords} {
-		words := analysis.NewTokenMap()
-		if err := words.LoadBytes(list); err != nil {
+	for _, lang := range []string{"en", "fr"} {
+		words, err := textindex.StopWords(lang)
+		if err != nil {
 			return nil, err
 		}
-		for w := range words {
+		for _, w := range words {
 			stops = append(stops, w)
-			if f := string(fold.Filter([]byte(w))); f != w {
-				stops = append(stops, f)
-			}
 		}
 	}
 	if err := im.AddCustomTokenMap("lessons_stop", map[string]any{"type": tokenmap.Name, "tokens": stops}); err != nil {
@@ -76,19 +66,7 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	if err := im.AddCustomTokenFilter("lessons_stop", map[string]any{"type": stop.Name, "stop_token_map": "lessons_stop"}); err != nil {
 		return nil, err
 	}
-	if err := im.AddCustomAnalyzer(analyzerEN, map[string]any{
-		"type":          custom.Name,
-		"tokenizer":     unicode.Name,
-		"token_filters": []any{en.PossessiveName, lowercase.Name, "lessons_stop", porter.Name},
-	}); err != nil {
-		return nil, err
-	}
-	if err := im.AddCustomAnalyzer(analyzerFR, map[string]any{
-		"type":          custom.Name,
-		"char_filters":  []any{asciifolding.Name},
-		"tokenizer":     unicode.Name,
-		"token_filters": []any{lowercase.Name, fr.ElisionName, "lessons_stop", fr.SnowballStemmerName},
-	}); err != nil {
+	if err := textindex.AddAnalyzers(im, analyzerEN, []any{"lessons_stop"}, analyzerFR, []any{"lessons_stop"}); err != nil {
 		return nil, err
 	}
 	root := bleve.NewDocumentStaticMapping()
@@ -115,12 +93,8 @@ func analyzerName(lang string) string {
 	return analyzerEN
 }
 
-func textField(analyzer string) *mapping.FieldMapping {
-	f := bleve.NewTextFieldMapping()
-	f.Analyzer = analyzer
-	f.Store, f.IncludeInAll, f.IncludeTermVectors, f.DocValues = false, false, false, false
-	return f
-}
+// textField is an indexed, unstored text field.
+func textField(analyzer string) *mapping.FieldMapping { return textindex.TextField(analyzer) }
 
 // indexDoc is what bleve indexes of a document.
 func indexDoc(d Document) map[string]any {
