@@ -90,19 +90,7 @@ func TestPostmortemEndToEnd(t *testing.T) {
 	}
 	adminCall := func(method, path, body string) []byte {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, method, s.base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode/100 != 2 {
-			t.Fatalf("%s %s: HTTP %d %s", method, path, resp.StatusCode, b)
-		}
-		return b
+		return s.admin(ctx, t, token, method, path, body)
 	}
 	fault := func(provider string, on bool) {
 		t.Helper()

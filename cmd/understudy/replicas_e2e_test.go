@@ -119,19 +119,7 @@ func TestOneDeliveryAcrossReplicas(t *testing.T) {
 	b := startServed(ctx, t, cfg, vars)
 	call := func(s *served, method, path, body string) []byte {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, method, s.base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode/100 != 2 {
-			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, out)
-		}
-		return out
+		return s.admin(ctx, t, token, method, path, body)
 	}
 	call(a, http.MethodPost, "/admin/v1/subscribers", `{"kind":"webhook","address":"`+receiver.URL+`/hook"}`)
 	call(b, http.MethodPost, "/admin/v1/incidents", `{"title":"Slow answers","severity":"minor","cause":"technical","components":["assistant"],"message":"We are looking into it."}`)

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"io"
 	"maps"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -56,4 +58,23 @@ func (s *served) stop(t *testing.T, cancel context.CancelFunc) {
 	if err := <-s.done; err != nil {
 		t.Errorf("serve: %v", err)
 	}
+}
+
+// admin calls serve's admin API with token and returns the body; an answer
+// other than 2xx fails the test.
+func (s *served) admin(ctx context.Context, t *testing.T, token, method, path, body string) []byte {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, method, s.base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: HTTP %d %s", method, path, resp.StatusCode, b)
+	}
+	return b
 }
