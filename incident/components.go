@@ -208,7 +208,7 @@ func (e *Engine) setComponent(name string, c *compState, to understudy.Component
 	if !strings.HasPrefix(name, "provider:") {
 		ev.Route = name
 	}
-	e.emit(ev)
+	e.compEvents = append(e.compEvents, ev) // sent by Tick once shared
 }
 
 // publishNotices rebuilds the routes' notices from the components.

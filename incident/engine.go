@@ -10,6 +10,7 @@ package incident
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,10 @@ type Store interface {
 	SaveMaintenance(ctx context.Context, m *understudy.Maintenance, evs []understudy.Event) error
 	Maintenance(ctx context.Context, id int64) (understudy.Maintenance, error)
 	Maintenances(ctx context.Context, f understudy.MaintenanceFilter) ([]understudy.Maintenance, error)
+	// For replicas (see SetLeading).
+	SaveIncidentIf(ctx context.Context, inc *understudy.Incident, prev time.Time, upd *understudy.IncidentUpdate, evs []understudy.Event) error
+	PutState(ctx context.Context, name string, value []byte, at time.Time) error
+	State(ctx context.Context, name string) ([]byte, time.Time, error)
 	slo.Querier
 }
 
@@ -75,7 +80,13 @@ type Options struct {
 	// after it is stored: incident ones (with the incident's id) and the
 	// others (id 0). It runs on the engine's goroutine and must not block
 	// for long. The status page and notifications subscribe here.
-	OnEvent  func(incidentID int64, ev understudy.Event)
+	OnEvent func(incidentID int64, ev understudy.Event)
+	// Shared, when set, is called after the state the leader shares with
+	// the other replicas (components, notices) changed: on the leader once
+	// it has written it (tell the followers to read it, ReadShared), on a
+	// follower once it has read it (tell its status page's clients). It
+	// must not block.
+	Shared   func(leading bool)
 	Clock    clockwork.Clock       // default: real clock
 	Logger   *slog.Logger          // default: discard
 	Registry prometheus.Registerer // default: a fresh registry
@@ -97,6 +108,8 @@ type Engine struct {
 	// the request path without a lock.
 	notices atomic.Pointer[map[string]understudy.RouteNotice]
 	notify  func(int64, understudy.Event)
+	// onShared is Options.Shared.
+	onShared func(leading bool)
 
 	feed feed // live traffic windows; its own lock, taken on the request path
 
@@ -111,6 +124,15 @@ type Engine struct {
 	lastSLO    time.Time
 	lastTop    gateway.Topology
 	lastSignal []signal
+	// leading: this engine runs detectors, the scheduler and reminders (see
+	// SetLeading); true unless a replica set says otherwise.
+	leading bool
+	// lastShared is the shared state last written (leader) or read
+	// (follower).
+	lastShared []byte
+	// compEvents are the component changes of the tick, sent once the
+	// shared state holds them.
+	compEvents []understudy.Event
 }
 
 // New returns an engine for cfg. It does nothing until Run.
@@ -126,13 +148,15 @@ func New(cfg *config.Config, o Options) *Engine {
 	}
 	e := &Engine{
 		st: o.Store, gw: o.Gateway, sink: o.Events, status: o.Status, clk: o.Clock, log: o.Logger,
-		met:    newMetrics(o.Registry),
-		notify: o.OnEvent,
-		open:   map[int64]*tracked{},
-		comps:  map[string]*compState{},
-		down:   map[string]bool{},
-		maint:  map[int64]*maintState{},
-		slos:   map[string]sloState{},
+		met:      newMetrics(o.Registry),
+		notify:   o.OnEvent,
+		onShared: o.Shared,
+		leading:  true,
+		open:     map[int64]*tracked{},
+		comps:    map[string]*compState{},
+		down:     map[string]bool{},
+		maint:    map[int64]*maintState{},
+		slos:     map[string]sloState{},
 	}
 	e.feed.init()
 	e.notices.Store(&map[string]understudy.RouteNotice{})
@@ -184,6 +208,9 @@ func (e *Engine) Run(ctx context.Context) {
 func (e *Engine) Tick(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if !e.leading {
+		return e.follow(ctx)
+	}
 	if err := e.load(ctx); err != nil {
 		return err
 	}
@@ -191,6 +218,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 	cfg := e.cfg.Load()
 	top := e.gw.Topology()
 	e.lastTop = top
+	staleErr := e.reloadStale(ctx)
 	e.maintenanceStep(ctx, now, top)
 	quiet := e.maintained()
 	if cfg.Incidents.SLOBurn.Disabled || now.Sub(e.lastSLO) >= cfg.Incidents.SLOBurn.Window.D() {
@@ -206,8 +234,16 @@ func (e *Engine) Tick(ctx context.Context) error {
 	e.remind(ctx, cfg, now)
 	e.updateComponents(cfg, now, top, quiet, sigs)
 	e.publishNotices()
+	shareErr := e.share(ctx, now)
+	// Component changes go out once the shared state holds them, so that a
+	// replica told of one reads it.
+	evs := e.compEvents
+	e.compEvents = nil
+	for _, ev := range evs {
+		e.emit(ev)
+	}
 	e.met.observe(e)
-	return err
+	return errors.Join(err, staleErr, shareErr)
 }
 
 // load reads the open incidents and active maintenance windows once.
@@ -215,23 +251,29 @@ func (e *Engine) load(ctx context.Context) error {
 	if e.loaded {
 		return nil
 	}
+	if !e.leading {
+		if err := e.syncMaintenance(ctx); err != nil {
+			return err
+		}
+		e.loaded = true
+		return nil
+	}
 	incs, err := e.st.Incidents(ctx, understudy.IncidentFilter{Open: true, Limit: 1000})
 	if err != nil {
 		return err
 	}
 	now := e.clk.Now()
+	e.open = map[int64]*tracked{}
 	for _, inc := range incs {
-		e.open[inc.ID] = &tracked{inc: inc, lastBad: now, base: map[string]tally{}}
+		// One not opened by a detector is a person's (a restart or a
+		// takeover does not hand it to the detectors).
+		e.open[inc.ID] = &tracked{inc: inc, lastBad: now, base: map[string]tally{}, personOwned: inc.Detector == ""}
 	}
-	ms, err := e.st.Maintenances(ctx, understudy.MaintenanceFilter{Active: true, Limit: 1000})
-	if err != nil {
+	if err := e.syncMaintenance(ctx); err != nil {
 		return err
 	}
-	for _, m := range ms {
-		e.maint[m.ID] = &maintState{m: m}
-		if m.Status == understudy.MaintenanceInProgress || m.Status == understudy.MaintenanceVerifying {
-			e.drain(m, true)
-		}
+	if err := e.loadShared(ctx); err != nil {
+		return err
 	}
 	e.loaded = true
 	return nil

@@ -18,6 +18,10 @@ type feed struct {
 	routes  map[string]*routeFeed
 	targets map[string]*targetFeed
 	related []understudy.Event // recent notable gateway events, oldest first
+	// forward: a follower keeps its traffic in pending too, for the leader
+	// (see TakeSummary).
+	forward bool
+	pending map[string]*pendingFeed // by "r:route", "t:target"
 }
 
 type routeFeed struct {
@@ -36,6 +40,7 @@ type targetFeed struct {
 func (f *feed) init() {
 	f.routes = map[string]*routeFeed{}
 	f.targets = map[string]*targetFeed{}
+	f.pending = map[string]*pendingFeed{}
 }
 
 func (f *feed) route(name string) *routeFeed {
@@ -71,14 +76,25 @@ func (e *Engine) RecordAttempt(a understudy.Attempt) {
 	t := f.target(a.Target)
 	t.win.at(a.Time).count(bad, a.Class)
 	t.total.count(bad, a.Class)
+	var p *pendingFeed
+	if f.forward {
+		p = f.pend("t:" + a.Target)
+		p.second(a.Time).count(bad, a.Class)
+	}
 	if bad {
 		msg := a.Message
 		if msg == "" {
 			msg = string(a.Class)
 		}
 		t.samples.add(msg)
+		if p != nil {
+			p.samples.add(msg)
+		}
 	} else if a.Class == understudy.ClassSuccess {
 		t.lat.at(a.Time).observe(a.Duration)
+		if p != nil {
+			p.minute(a.Time).observe(a.Duration)
+		}
 	}
 	f.mu.Unlock()
 }
@@ -97,6 +113,13 @@ func (e *Engine) RecordOutcome(o understudy.Outcome) {
 	r.total.count(bad, o.Class)
 	if bad && o.Class != "" {
 		r.samples.add(string(o.Class)) // the attempts carry the messages
+	}
+	if f.forward {
+		p := f.pend("r:" + o.Route)
+		p.second(o.Time).count(bad, o.Class)
+		if bad && o.Class != "" {
+			p.samples.add(string(o.Class))
+		}
 	}
 	f.mu.Unlock()
 }

@@ -35,6 +35,9 @@ type tracked struct {
 	related map[string]bool   // related gateway events already on the timeline
 	dirty   bool              // evidence changed since the last save
 	saved   time.Time
+	// stale: a save found that another replica had changed it; it is read
+	// again before the next change.
+	stale bool
 }
 
 func (t *tracked) auto() bool { return t.inc.Detector != "" && !t.personOwned }
@@ -481,18 +484,29 @@ func (t *tracked) renderSignals() {
 // save writes t's incident with an optional public update and events.
 func (e *Engine) save(ctx context.Context, t *tracked, upd *understudy.IncidentUpdate, evs []understudy.Event, now time.Time) error {
 	t.renderSignals()
+	prev, prevLast := t.inc.UpdatedAt, t.inc.LastUpdateAt
 	t.inc.UpdatedAt = now
 	if upd != nil {
 		t.inc.LastUpdateAt = now
 	}
-	err := e.st.SaveIncident(ctx, &t.inc, upd, evs)
+	// Conditional on the version read: another replica may have saved it.
+	saveFn := func() error { return e.st.SaveIncidentIf(ctx, &t.inc, prev, upd, evs) }
+	if prev.IsZero() {
+		saveFn = func() error { return e.st.SaveIncident(ctx, &t.inc, upd, evs) }
+	}
+	err := saveFn()
 	if errors.Is(err, store.ErrOpenIncidentExists) && t.inc.Key != "" && t.inc.Status.Open() {
 		// Its grown component set is another open incident's: keep both,
 		// this one without a key (people can merge them).
 		t.inc.Key = ""
-		err = e.st.SaveIncident(ctx, &t.inc, upd, evs)
+		err = saveFn()
+	}
+	if errors.Is(err, store.ErrChanged) {
+		t.inc.UpdatedAt, t.inc.LastUpdateAt, t.stale = prev, prevLast, true
+		return understudy.Errorf(understudy.ECONFLICT, "incident %d was changed meanwhile (by another replica): try again", t.inc.ID)
 	}
 	if err != nil {
+		t.inc.UpdatedAt, t.inc.LastUpdateAt = prev, prevLast
 		return fmt.Errorf("save incident %d: %w", t.inc.ID, err)
 	}
 	e.published(t.inc.ID, evs...)

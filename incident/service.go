@@ -56,8 +56,17 @@ func (e *Engine) get(ctx context.Context, id int64) (*tracked, error) {
 		return nil, err
 	}
 	if t, ok := e.open[id]; ok {
-		return t, nil
+		if !t.stale {
+			return t, nil
+		}
+		if err := e.reload(ctx, id, true); err != nil {
+			return nil, err
+		}
+		if t, ok := e.open[id]; ok {
+			return t, nil
+		}
 	}
+	// Not followed here (resolved, or this replica follows): as stored.
 	inc, err := e.st.Incident(ctx, id)
 	if err != nil {
 		return nil, notFound(err, id)
@@ -136,7 +145,9 @@ func (e *Engine) CreateIncident(ctx context.Context, author string, inc understu
 	}
 	e.published(inc.ID, ev)
 	inc.Updates = []understudy.IncidentUpdate{*upd}
-	e.open[inc.ID] = &tracked{inc: inc, lastBad: now, base: map[string]tally{}, saved: now, personOwned: true}
+	if e.leading {
+		e.open[inc.ID] = &tracked{inc: inc, lastBad: now, base: map[string]tally{}, saved: now, personOwned: true}
+	}
 	return inc, nil
 }
 
@@ -268,7 +279,9 @@ func (e *Engine) ReopenIncident(ctx context.Context, author string, id int64, me
 		return understudy.Incident{}, err
 	}
 	t.personOwned, t.lastBad = true, now
-	e.open[id] = t
+	if e.leading {
+		e.open[id] = t
+	}
 	return t.inc, nil
 }
 

@@ -37,6 +37,7 @@ func testStore(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"IncidentKeys", testIncidentKeys},
 		{"IncidentConcurrentKey", testIncidentConcurrentKey},
 		{"IncidentSave", testIncidentSave},
+		{"IncidentSaveIf", testIncidentSaveIf},
 		{"IncidentsList", testIncidentsList},
 		{"Maintenance", testMaintenance},
 		{"Tokens", testTokens},
@@ -49,6 +50,7 @@ func testStore(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"HandoffClaimNextRace", testHandoffClaimNextRace},
 		{"HandoffWaitInputs", testHandoffWaitInputs},
 		{"HandoffLinks", testHandoffLinks},
+		{"SharedState", testSharedState},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,7 +71,7 @@ func testMigrations(t *testing.T, s *store.Store) {
 		names = append(names, m.Name)
 	}
 	if want := []string{"0001_init.sql", "0002_incidents.sql", "0003_notify.sql", "0004_handoff.sql",
-		"0005_handoff_links.sql", "0006_postmortems.sql"}; !reflect.DeepEqual(names, want) {
+		"0005_handoff_links.sql", "0006_postmortems.sql", "0007_shared_state.sql"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("got migrations %q, want %q", names, want)
 	}
 	applied, err := s.AppliedMigrations(ctx)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/understudy/understudy"
 )
@@ -109,9 +110,28 @@ func (s *Store) CreateIncident(ctx context.Context, inc *understudy.Incident, fi
 // with ErrOpenIncidentExists when inc is open and another open incident has
 // its non-empty Key (e.g. on reopening); then nothing is written.
 func (s *Store) SaveIncident(ctx context.Context, inc *understudy.Incident, upd *understudy.IncidentUpdate, evs []understudy.Event) error {
+	return s.saveIncident(ctx, inc, time.Time{}, upd, evs)
+}
+
+// SaveIncidentIf is SaveIncident on the condition that the stored incident
+// is still the one last saved at prev (its updated_at): otherwise nothing is
+// written and the error is ErrChanged. Replicas use it so that one never
+// overwrites what another has just saved.
+func (s *Store) SaveIncidentIf(ctx context.Context, inc *understudy.Incident, prev time.Time, upd *understudy.IncidentUpdate, evs []understudy.Event) error {
+	if prev.IsZero() {
+		return fmt.Errorf("store: save incident %d: no previous version given", inc.ID)
+	}
+	return s.saveIncident(ctx, inc, prev, upd, evs)
+}
+
+func (s *Store) saveIncident(ctx context.Context, inc *understudy.Incident, prev time.Time, upd *understudy.IncidentUpdate, evs []understudy.Event) error {
 	args, err := incidentArgs(inc)
 	if err != nil {
 		return fmt.Errorf("store: save incident %d: %w", inc.ID, err)
+	}
+	params, cond := append(args, inc.ID), ""
+	if !prev.IsZero() {
+		params, cond = append(params, prev.UnixMicro()), " AND updated_at = $17"
 	}
 	var updID int64
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
@@ -121,11 +141,20 @@ func (s *Store) SaveIncident(ctx context.Context, inc *understudy.Incident, upd 
 		res, err := tx.ExecContext(ctx, `UPDATE incidents SET title = $1, status = $2, severity = $3,
 			cause = $4, components = $5, dedupe_key = $6, detector = $7, started_at = $8, detected_at = $9,
 			resolved_at = $10, updated_at = $11, last_update_at = $12, eta_at = $13, merged_into = $14,
-			details = $15 WHERE id = $16`, append(args, inc.ID)...)
+			details = $15 WHERE id = $16`+cond, params...)
 		if err != nil {
 			return keyConflict(err, inc.Key)
 		}
-		if err := rowsAffected(res); err != nil {
+		if err := rowsAffected(res); errors.Is(err, ErrNotFound) && !prev.IsZero() {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM incidents WHERE id = $1`, inc.ID).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return ErrChanged
+			}
+			return ErrNotFound
+		} else if err != nil {
 			return err
 		}
 		if upd != nil {

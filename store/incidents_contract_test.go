@@ -185,6 +185,48 @@ func testIncidentKeys(t *testing.T, s *store.Store) {
 	if err := s.SaveIncident(ctx, missing, upd(), nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SaveIncident(9999): got %v, want ErrNotFound", err)
 	}
+	if err := s.SaveIncidentIf(ctx, missing, at(1), upd(), nil); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SaveIncidentIf(9999): got %v, want ErrNotFound", err)
+	}
+}
+
+// testIncidentSaveIf: a conditional save writes only over the version it
+// read; a save by another replica in between makes it fail with ErrChanged
+// and write nothing (no update, no event).
+func testIncidentSaveIf(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	inc := newIncident("cond", "", 0, "provider:openai")
+	MustCreateIncident(t, s, inc, nil)
+	read := MustIncident(t, s, inc.ID)
+	// Another replica saves first.
+	other := read
+	other.Status, other.UpdatedAt = understudy.IncidentResolved, at(50).Add(1500*time.Nanosecond)
+	other.ResolvedAt = other.UpdatedAt
+	if err := s.SaveIncidentIf(ctx, &other, read.UpdatedAt, nil, nil); err != nil {
+		t.Fatalf("first conditional save: %v", err)
+	}
+	before := len(MustIncident(t, s, inc.ID).Updates)
+	mine := read
+	mine.Title, mine.UpdatedAt = "stale write", at(60)
+	u := &understudy.IncidentUpdate{Status: understudy.IncidentInvestigating, Message: "stale", CreatedAt: at(60)}
+	err := s.SaveIncidentIf(ctx, &mine, read.UpdatedAt, u, []understudy.Event{{Time: at(60), Type: understudy.EventIncidentUpdated, Message: "stale"}})
+	if !errors.Is(err, store.ErrChanged) {
+		t.Fatalf("stale save: got %v, want ErrChanged", err)
+	}
+	got := MustIncident(t, s, inc.ID)
+	if got.Title != "cond" || got.Status != understudy.IncidentResolved || len(got.Updates) != before {
+		t.Errorf("after the stale save: %q %s with %d updates, want \"cond\" resolved with %d", got.Title, got.Status, len(got.Updates), before)
+	}
+	// The version as saved (nanoseconds cut to what the store keeps) is the
+	// one to save over next.
+	mine = got
+	mine.Title, mine.UpdatedAt = "fresh write", at(70)
+	if err := s.SaveIncidentIf(ctx, &mine, other.UpdatedAt, nil, nil); err != nil {
+		t.Errorf("save over the version just written: %v", err)
+	}
+	if got := MustIncident(t, s, inc.ID); got.Title != "fresh write" {
+		t.Errorf("title %q, want \"fresh write\"", got.Title)
+	}
 }
 
 // testIncidentConcurrentKey races writers opening an incident with the same

@@ -36,6 +36,9 @@ var (
 	// ErrOpenIncidentExists is returned by CreateIncident and SaveIncident when
 	// another open incident already has the incident's non-empty Key.
 	ErrOpenIncidentExists = errors.New("store: an open incident already has this key")
+	// ErrChanged is returned by SaveIncidentIf when the incident was saved
+	// by someone else (another replica) since it was read.
+	ErrChanged = errors.New("store: changed since it was read")
 )
 
 // Config selects the database. Exactly one field must be set.
