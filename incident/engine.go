@@ -126,7 +126,8 @@ type Engine struct {
 	lastSignal []signal
 	// leading: this engine runs detectors, the scheduler and reminders (see
 	// SetLeading); true unless a replica set says otherwise.
-	leading bool
+	leading    bool
+	leadingNow atomic.Bool // leading, read without mu
 	// lastShared is the shared state last written (leader) or read
 	// (follower).
 	lastShared []byte

@@ -53,6 +53,7 @@ func (e *Engine) SetLeading(on bool) {
 		return
 	}
 	e.leading = on
+	e.leadingNow.Store(on)
 	e.loaded = false
 	e.open = map[int64]*tracked{}
 	e.lastShared = nil
@@ -63,12 +64,8 @@ func (e *Engine) SetLeading(on bool) {
 	e.log.Info("incident engine", "leading", on)
 }
 
-// Leading reports whether the engine leads.
-func (e *Engine) Leading() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.leading
-}
+// Leading reports whether the engine leads. It never blocks.
+func (e *Engine) Leading() bool { return e.leadingNow.Load() }
 
 // follow is a follower's tick: the maintenance windows (for drains), the
 // shared state, the SLOs (for this replica's API and metrics).
@@ -224,9 +221,9 @@ func draining(m understudy.Maintenance) bool {
 
 // Refresh takes a change another replica made: to incident incidentID
 // (person tells whether a person made it) and/or maintenance window
-// maintenanceID (0: none). The leader re-reads them so that its detectors
-// and scheduler carry on from there; a follower re-reads the windows, for
-// drains.
+// maintenanceID (0: none; any other value re-reads every active window).
+// The leader re-reads them so that its detectors and scheduler carry on
+// from there; a follower re-reads the windows, for drains.
 func (e *Engine) Refresh(ctx context.Context, incidentID, maintenanceID int64, person bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -160,5 +163,184 @@ func TestOneDeliveryAcrossReplicas(t *testing.T) {
 	a.stop(t, cancel)
 	if err := <-b.done; err != nil {
 		t.Errorf("replica B: %v", err)
+	}
+}
+
+// pgServeConfig is serveConfig on the PostgreSQL database ${PG}.
+func pgServeConfig(t *testing.T) string {
+	t.Helper()
+	cfg := strings.Replace(serveConfig, `storage: {sqlite: "${DB}", flush_every: 1h}`, `storage: {postgres_dsn: "${PG}", flush_every: 1h}`, 1)
+	if cfg == serveConfig {
+		t.Fatal("serveConfig has no storage line to replace")
+	}
+	return cfg
+}
+
+// leads reports whether s is the elected leader (its gauge).
+func (s *served) leads(t *testing.T) bool {
+	t.Helper()
+	resp, err := http.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return regexp.MustCompile(`(?m)^understudy_cluster_leader\{[^}]*\} 1$`).Match(body)
+}
+
+// liveChanges streams s's /live changes until ctx ends.
+func liveChanges(ctx context.Context, t *testing.T, s *served) <-chan string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/live", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan string, 64)
+	go func() {
+		defer resp.Body.Close()
+		defer close(out)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok && data != "{}" {
+				select {
+				case out <- data:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// TestIncidentAcrossReplicas: two replicas on one PostgreSQL; the outage
+// is seen only by the follower's users (its simulator fails, its traffic
+// only). The leader opens exactly one incident from the follower's traffic
+// summaries; the follower's status page API shows it and the route's
+// outage, and its live stream announces both.
+func TestIncidentAcrossReplicas(t *testing.T) {
+	ctx, cancel := testCtx(t)
+	// Breaker openings travel too (hints), so the target_down detector
+	// would see the outage without the traffic: off, to test the traffic.
+	cfg := pgServeConfig(t) + "incidents: {every: 200ms, target_down: {disabled: true}}\n"
+	const token = "us_replicas-admin"
+	vars := map[string]string{"PG": pgtest.Database(t), "UNDERSTUDY_ADMIN_TOKEN": token}
+	a := startServed(ctx, t, cfg, vars)
+	b := startServed(ctx, t, cfg, vars)
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
+	var lead, follow *served
+	for lead == nil {
+		switch {
+		case a.leads(t):
+			lead, follow = a, b
+		case b.leads(t):
+			lead, follow = b, a
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("no replica leads")
+		case <-poll.C:
+		}
+	}
+	changes := liveChanges(ctx, t, follow)
+	follow.down(t)
+	var incs struct {
+		Incidents []struct {
+			ID       int64  `json:"id"`
+			Status   string `json:"status"`
+			Detector string `json:"detector"`
+		} `json:"incidents"`
+	}
+	for sent := 0; ; sent++ {
+		resp, err := http.Post(follow.base+"/v1/chat/completions", "application/json",
+			strings.NewReader(`{"model":"assistant","messages":[{"role":"user","content":"hi"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if err := json.Unmarshal(lead.admin(ctx, t, token, http.MethodGet, "/admin/v1/incidents?open=true", ""), &incs); err != nil {
+			t.Fatal(err)
+		}
+		if len(incs.Incidents) > 0 {
+			t.Logf("incident opened after %d failing requests through the follower", sent+1)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the leader never opened an incident from the follower's traffic")
+		case <-poll.C:
+		}
+	}
+	if n := lead.sim.Stats("primary").Requests + lead.sim.Stats("secondary").Requests; n != 0 {
+		t.Fatalf("the leader's providers saw %d requests; the outage must be the follower's alone", n)
+	}
+	id := incs.Incidents[0].ID
+	if d := incs.Incidents[0].Detector; d != "route_errors" {
+		t.Errorf("incident detected by %q, want route_errors (the follower's failed requests)", d)
+	}
+	// The follower's live stream announces the incident and the component.
+	seen := map[string]bool{}
+	for !seen["incident"] || !seen["component"] {
+		select {
+		case data := <-changes:
+			var c struct {
+				Kind string `json:"kind"`
+				ID   int64  `json:"id"`
+			}
+			_ = json.Unmarshal([]byte(data), &c)
+			if c.Kind == "component" || (c.Kind == "incident" && c.ID == id) {
+				seen[c.Kind] = true
+			}
+		case <-ctx.Done():
+			t.Fatalf("follower's live stream: saw %v, want incident %d and component changes", seen, id)
+		}
+	}
+	// Its status page API shows the incident and, once the leader's
+	// detectors see the whole route failing, its major outage.
+	var summary struct {
+		Components []struct{ Name, Status string } `json:"components"`
+		Incidents  []struct{ ID string }           `json:"incidents"`
+	}
+	status := map[string]string{}
+	for len(summary.Incidents) != 1 || status["assistant"] != "major_outage" {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("follower's summary: incidents %+v, components %v; want the one incident and assistant major_outage", summary.Incidents, status)
+		case <-poll.C:
+		}
+		resp, err := http.Post(follow.base+"/v1/chat/completions", "application/json",
+			strings.NewReader(`{"model":"assistant","messages":[{"role":"user","content":"hi"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp, err = http.Get(follow.base + "/api/v2/summary.json"); err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&summary)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range summary.Components {
+			status[c.Name] = c.Status
+		}
+	}
+	// Exactly one incident, whichever replica is asked.
+	for _, s := range []*served{a, b} {
+		if err := json.Unmarshal(s.admin(ctx, t, token, http.MethodGet, "/admin/v1/incidents", ""), &incs); err != nil {
+			t.Fatal(err)
+		}
+		if len(incs.Incidents) != 1 {
+			t.Errorf("%s lists %d incidents, want 1", s.base, len(incs.Incidents))
+		}
+	}
+	cancel()
+	for _, s := range []*served{a, b} {
+		if err := <-s.done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
 	}
 }

@@ -92,6 +92,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 	var pms *postmortem.Service // drafts postmortems at resolutions; nil without storage
 	var lib *lessons.Library    // the lessons library; nil without storage
 	var hints *breakerHints     // shared breaker openings; nil without PostgreSQL
+	var repl *replication       // replicas kept in step; nil without PostgreSQL
 	// The engine and poller stop before the gateway, the recorder and the
 	// store they use (deferred calls run last first).
 	runCtx, stopRun := context.WithCancel(ctx)
@@ -116,8 +117,21 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		events = rec
 		poller := providerstatus.New(providerstatus.Options{Interval: cfg.Incidents.ProviderStatusEvery.D(), Logger: log})
 		hub = live.New()
+		var bus *cluster.Bus
+		if cfg.Storage.PostgresDSN.Value != "" {
+			// Replicas on one PostgreSQL keep in step over LISTEN/NOTIFY:
+			// breaker openings, changes, shared state, traffic summaries.
+			var err error
+			if bus, err = cluster.NewBus(cluster.BusOptions{DSN: cfg.Storage.PostgresDSN.Value, Logger: log}); err != nil {
+				return err
+			}
+			defer bus.Close()
+			repl = newReplication(bus, log)
+			hints = newBreakerHints(bus, log)
+		}
 		onEvent := func(id int64, ev understudy.Event) {
 			publishChange(hub, id, ev)
+			repl.OnEvent(id, ev)
 			if notes != nil {
 				notes.relay.OnEvent(id, ev)
 			}
@@ -131,16 +145,18 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 				o.onEvent(id, ev)
 			}
 		}
-		engine = incident.New(cfg, incident.Options{Store: st, Events: rec, Status: poller, Logger: log, Registry: reg, OnEvent: onEvent})
+		engOpts := incident.Options{Store: st, Events: rec, Status: poller, Logger: log, Registry: reg, OnEvent: onEvent}
+		if repl != nil {
+			engOpts.Shared = repl.Shared
+		}
+		engine = incident.New(cfg, engOpts)
 		events = gateway.Sinks(rec, engine)
-		if cfg.Storage.PostgresDSN.Value != "" {
-			// Replicas on one PostgreSQL share breaker openings over LISTEN/NOTIFY.
-			bus, err := cluster.NewBus(cluster.BusOptions{DSN: cfg.Storage.PostgresDSN.Value, Logger: log})
-			if err != nil {
-				return err
-			}
-			defer bus.Close()
-			hints = newBreakerHints(bus, log)
+		if bus != nil {
+			// The elected leader (below) runs the detectors; until then
+			// this replica follows.
+			engine.SetLeading(false)
+			repl.engine, repl.hub = engine, hub
+			repl.lib = func() *lessons.Library { return lib }
 			events = gateway.Sinks(rec, engine, hints)
 			wg.Add(1)
 			go func() { defer wg.Done(); _ = bus.Run(runCtx) }()
@@ -157,7 +173,11 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 			OnChange: func(p postmortem.Postmortem) {
 				libLocal.Put(postmortemDocument(p))
 				if p.Status == postmortem.StatusPublished {
-					hub.Publish("incident", p.IncidentID) // open status pages show it at once
+					if repl != nil { // open status pages show it at once, on every replica
+						repl.Page("incident", p.IncidentID)
+					} else {
+						hub.Publish("incident", p.IncidentID)
+					}
 				}
 			}})
 		if err := libLocal.Load(ctx); err != nil {
@@ -177,15 +197,21 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 			go func() { defer wg.Done(); _ = notes.dispatcher.Run(runCtx) }()
 		} else {
 			// Several replicas may share the database: only the leader
-			// delivers, so that each delivery goes out once.
+			// runs the detectors, the maintenance scheduler and reminders,
+			// and delivers, so that each incident opens and each delivery
+			// goes out once.
 			leader, err := cluster.NewLeader(cluster.LeaderOptions{DSN: cfg.Storage.PostgresDSN.Value, Logger: log, Registry: reg})
 			if err != nil {
 				return err
 			}
+			wg.Add(1)
+			go func() { defer wg.Done(); repl.Run(runCtx) }()
 			go func() {
 				defer wg.Done()
 				_ = leader.Run(runCtx, func(lctx context.Context) {
-					log.Info("leading: delivering notifications")
+					log.Info("leading: detectors, maintenance, reminders and notification delivery run here")
+					engine.SetLeading(true)
+					defer engine.SetLeading(false)
 					_ = notes.dispatcher.Run(lctx)
 				})
 			}()
