@@ -159,6 +159,7 @@ func New(cfg *config.Config, o Options) *Engine {
 		maint:    map[int64]*maintState{},
 		slos:     map[string]sloState{},
 	}
+	e.leadingNow.Store(true)
 	e.feed.init()
 	e.notices.Store(&map[string]understudy.RouteNotice{})
 	e.Apply(cfg)
