@@ -193,13 +193,21 @@ func (e *Engine) Run(ctx context.Context) {
 	every := e.cfg.Load().Incidents.Every.D()
 	t := e.clk.NewTicker(every)
 	defer t.Stop()
+	var last string // the last error logged
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.Chan():
-			if err := e.Tick(ctx); err != nil && ctx.Err() == nil {
+			err := e.Tick(ctx)
+			switch {
+			case err == nil || ctx.Err() != nil:
+				last = ""
+			case err.Error() != last:
 				e.log.Warn("incident detectors", "err", err)
+				last = err.Error()
+			default: // the same again (a database down): once at Warn is enough
+				e.log.Debug("incident detectors", "err", err)
 			}
 		}
 	}

@@ -20,6 +20,7 @@ import (
 // gateway on the harness's store, clock and simulator.
 type follower struct {
 	eng    *incident.Engine
+	gw     *gateway.Gateway
 	srv    *httptest.Server
 	shared atomic.Int32 // Options.Shared(false) calls
 }
@@ -39,6 +40,7 @@ func newFollower(h *harness) *follower {
 		h.t.Fatal(err)
 	}
 	f.eng.SetGateway(gw)
+	f.gw = gw
 	f.srv = httptest.NewServer(gw.Handler())
 	h.t.Cleanup(func() { f.srv.Close(); gw.Close() })
 	return f
@@ -225,5 +227,53 @@ func TestTakeover(t *testing.T) {
 	}
 	if open := h.incidents(true); len(open) != 0 {
 		t.Errorf("open incidents %s; want none (and no second one)", fmtIncidents(open))
+	}
+}
+
+// TestMaintenanceAcrossReplicas: a window scheduled through a follower is
+// started by the leader (told of it), and the follower drains the target
+// too; the follower's traffic goes to the other tier, no incident opens,
+// and once the leader completes the window the follower takes traffic back.
+func TestMaintenanceAcrossReplicas(t *testing.T) {
+	h := newHarness(t, baseConfig)
+	f := newFollower(h)
+	start := h.clk.Now().Add(10 * time.Second)
+	m, err := f.eng.ScheduleMaintenance(h.ctx, "alice", understudy.Maintenance{Title: "Primary upgrade",
+		Targets: []string{"primary/m-primary"}, StartsAt: start, EndsAt: start.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.eng.Refresh(h.ctx, 0, m.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	drained := func() bool { return f.gw.Topology().Targets["primary/m-primary"].Drained }
+	for h.clk.Now().Before(start) {
+		f.second(h)
+		if drained() {
+			t.Fatal("drained before the window")
+		}
+	}
+	f.second(h)
+	if !drained() {
+		t.Fatal("the follower did not drain the target once the leader started the window")
+	}
+	before := h.sim.Stats("primary").Requests
+	for range 30 {
+		f.second(h)
+	}
+	if n := h.sim.Stats("primary").Requests - before; n != 0 {
+		t.Errorf("the drained primary got %d requests through the follower", n)
+	}
+	for range 60 { // window ends; the leader's probes pass; traffic returns
+		f.second(h)
+	}
+	if drained() {
+		t.Error("still drained on the follower after the window completed")
+	}
+	if got, _ := h.eng.Maintenances(h.ctx, understudy.MaintenanceFilter{}); len(got) != 1 || got[0].Status != understudy.MaintenanceCompleted {
+		t.Errorf("maintenance %+v; want one, completed", got)
+	}
+	if incs := h.incidents(false); len(incs) != 0 {
+		t.Errorf("incidents %s; want none", fmtIncidents(incs))
 	}
 }
