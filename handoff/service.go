@@ -3,6 +3,7 @@ package handoff
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -63,8 +64,8 @@ type Event struct {
 }
 
 // Service runs the handoff queue over a Store and fans new messages out to
-// subscribers in memory (one process: replicas do not see each other's
-// messages live; they do see them on the next read).
+// subscribers in memory; replicas sharing the store pass each other their
+// changes (OnEvent on one, Replay on the others).
 type Service struct {
 	store Store
 	clock clockwork.Clock
@@ -328,11 +329,51 @@ func (s *Service) Watch(ctx context.Context) <-chan Event {
 	return ch
 }
 
+// Replay takes a change another replica made to conversation id (typ; for
+// EventMessage, the message messageID), read back from the shared store:
+// this replica's watchers and the conversation's subscribers see it as if
+// it had been made here. OnEvent is not called (the replica that made the
+// change did).
+func (s *Service) Replay(ctx context.Context, typ EventType, id, messageID int64) error {
+	c, err := s.store.Conversation(ctx, id)
+	if err != nil {
+		return fmt.Errorf("handoff: replay %s of conversation %d: %w", typ, id, err)
+	}
+	e := Event{Type: typ, Conversation: c}
+	switch typ {
+	case EventMessage:
+		i := slices.IndexFunc(c.Messages, func(m Message) bool { return m.ID == messageID })
+		if i < 0 {
+			return fmt.Errorf("handoff: replay: conversation %d has no message %d", id, messageID)
+		}
+		m := c.Messages[i]
+		s.publish(id, m)
+		e.Message = &m
+	case EventClosed:
+		s.mu.Lock()
+		for ch := range s.subs[id] {
+			close(ch)
+		}
+		delete(s.subs, id)
+		s.mu.Unlock()
+	}
+	if typ != EventCreated {
+		e.Conversation.Messages = nil
+	}
+	s.tell(e)
+	return nil
+}
+
 // emit tells OnEvent and the watchers about e.
 func (s *Service) emit(e Event) {
 	if s.onEvent != nil {
 		s.onEvent(e)
 	}
+	s.tell(e)
+}
+
+// tell sends e to the watchers.
+func (s *Service) tell(e Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ch := range s.watchers {

@@ -12,6 +12,7 @@ import (
 	"github.com/understudy/understudy"
 	"github.com/understudy/understudy/cluster"
 	"github.com/understudy/understudy/gateway"
+	"github.com/understudy/understudy/handoff"
 	"github.com/understudy/understudy/incident"
 	"github.com/understudy/understudy/lessons"
 	"github.com/understudy/understudy/live"
@@ -101,6 +102,7 @@ const (
 	pageKind    = "page"    // a status page change not from an engine event
 	stateKind   = "state"   // the leader wrote new shared state
 	summaryKind = "summary" // a follower's traffic, for the leader
+	handoffKind = "handoff" // a handoff conversation changed here
 )
 
 // summaryEvery paces followers' traffic summaries to the leader.
@@ -116,6 +118,9 @@ type replication struct {
 	engine *incident.Engine
 	hub    *live.Hub
 	lib    func() *lessons.Library // may return nil
+	// handoff is the handoff queue, whose other replicas' changes this
+	// one's consoles and users' streams must see; nil: none.
+	handoff *handoff.Service
 	log    *slog.Logger
 	out    chan cluster.Message // to publish, bounded
 }
@@ -157,6 +162,25 @@ func (r *replication) OnEvent(id int64, ev understudy.Event) {
 	}
 	data, _ := json.Marshal(c)
 	r.send(cluster.Message{Kind: changeKind, ID: id, Data: data})
+}
+
+type handoffChange struct {
+	Type    handoff.EventType `json:"type"`
+	Message int64             `json:"message,omitempty"`
+}
+
+// Handoff takes this replica's handoff events. Only ids travel: the
+// others read the conversation from the store.
+func (r *replication) Handoff(e handoff.Event) {
+	if r == nil {
+		return
+	}
+	c := handoffChange{Type: e.Type}
+	if e.Message != nil {
+		c.Message = e.Message.ID
+	}
+	data, _ := json.Marshal(c)
+	r.send(cluster.Message{Kind: handoffKind, ID: e.Conversation.ID, Data: data})
 }
 
 // Page tells this replica's status page clients and the others' of a
@@ -295,6 +319,14 @@ func (r *replication) apply(ctx context.Context, m cluster.Message) {
 				ev.Type = understudy.EventIncidentUpdated
 			}
 			lib.OnIncidentEvent(c.Incident, ev)
+		}
+	case handoffKind:
+		var c handoffChange
+		if err := json.Unmarshal(m.Data, &c); err != nil || r.handoff == nil {
+			return
+		}
+		if err := r.handoff.Replay(ctx, c.Type, m.ID, c.Message); err != nil && ctx.Err() == nil {
+			r.log.Warn("replication: handoff", "conversation", m.ID, "err", err)
 		}
 	case pageKind:
 		var kind string

@@ -204,8 +204,6 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 			if err != nil {
 				return err
 			}
-			wg.Add(1)
-			go func() { defer wg.Done(); repl.Run(runCtx) }()
 			go func() {
 				defer wg.Done()
 				_ = leader.Run(runCtx, func(lctx context.Context) {
@@ -238,7 +236,10 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		gwOpts.Notices, gwOpts.Degrader = engine, engine
 		var relay *chatwoot.Connector // nil: OnEvent does nothing
 		handoffSvc = handoff.New(handoff.Options{Store: st, Logger: log, Shutdown: ctx.Done(),
-			OnEvent: func(e handoff.Event) { relay.OnEvent(e) }})
+			OnEvent: func(e handoff.Event) { relay.OnEvent(e); repl.Handoff(e) }})
+		if repl != nil {
+			repl.handoff = handoffSvc
+		}
 		if cw := cfg.Handoff.Chatwoot; cw != nil {
 			var err error
 			if relay, err = chatwoot.New(chatwoot.Options{BaseURL: cw.BaseURL, AccountID: cw.AccountID, InboxID: cw.InboxID,
@@ -261,8 +262,9 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 	defer func() { stopRun(); wg.Wait() }()
 	if hints != nil {
 		hints.gw = gw
-		wg.Add(1)
+		wg.Add(2)
 		go func() { defer wg.Done(); hints.Run(runCtx) }()
+		go func() { defer wg.Done(); repl.Run(runCtx) }()
 	}
 	if engine != nil {
 		engine.SetGateway(gw)
