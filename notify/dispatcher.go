@@ -199,6 +199,18 @@ func Matches(s Subscriber, n Notification) bool {
 // delivery of n.ID is skipped, so calling Notify again with the same n.ID
 // (a retry, another replica) sends nothing twice.
 func (d *Dispatcher) Notify(ctx context.Context, n Notification) error {
+	return d.notify(ctx, n, false)
+}
+
+// NotifyAgain is Notify for a notification that may have been queued
+// already (a catch-up after a replica died): the subscribers who already
+// have it are skipped as always, and so are those who subscribed after
+// n.Time — they were not subscribers when it happened.
+func (d *Dispatcher) NotifyAgain(ctx context.Context, n Notification) error {
+	return d.notify(ctx, n, true)
+}
+
+func (d *Dispatcher) notify(ctx context.Context, n Notification, again bool) error {
 	if n.ID == "" {
 		return errors.New("notify: notification without an ID")
 	}
@@ -210,6 +222,9 @@ func (d *Dispatcher) Notify(ctx context.Context, n Notification) error {
 	for _, s := range subs {
 		if n.Kind == NoteHandoff && s.Kind != KindWebhook {
 			continue // handoff.created is for the chat backends' webhooks
+		}
+		if again && s.CreatedAt.After(n.Time) {
+			continue
 		}
 		if d.channels[s.Kind] != nil && Matches(s, n) {
 			ids = append(ids, s.ID)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -526,5 +527,34 @@ func TestHandoffCreated(t *testing.T) {
 	}
 	if err := json.Unmarshal(b, &p); err != nil || p.Meta.Kind != "handoff.created" || p.Handoff.ID != 7 || p.Handoff.Route != "assistant" || p.Handoff.URL == "" {
 		t.Errorf("payload %s (%v)", b, err)
+	}
+}
+
+// TestNotifyAgain: a catch-up queues a notification for the subscribers
+// who do not have it yet and were subscribed when it happened; the ones
+// who have it get nothing more, the ones who came later get nothing.
+func TestNotifyAgain(t *testing.T) {
+	h := newHarness(t, notify.Options{})
+	rcv := newReceiver(t, h.clock, 200)
+	n := incidentNote()
+	early := h.subscribe(notify.KindWebhook, rcv.URL+"/early")
+	h.notify(n)
+	missed := h.subscribe(notify.KindWebhook, rcv.URL+"/missed") // subscribed before n.Time, but n never reached it
+	late := notify.Subscriber{Kind: notify.KindWebhook, Address: rcv.URL + "/late", Status: notify.StatusActive,
+		CreatedAt: n.Time.Add(time.Minute), UpdatedAt: n.Time.Add(time.Minute)}
+	if err := h.store.CreateSubscriber(context.Background(), &late); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := h.d.NotifyAgain(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[int64]int{}
+	for _, d := range h.deliveries(notify.DeliveryFilter{NotificationID: n.ID}) {
+		got[d.SubscriberID]++
+	}
+	if want := map[int64]int{early.ID: 1, missed.ID: 1}; !maps.Equal(got, want) {
+		t.Errorf("deliveries per subscriber %v, want %v (late subscriber %d: none)", got, want, late.ID)
 	}
 }

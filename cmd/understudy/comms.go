@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/understudy/understudy"
 	"github.com/understudy/understudy/notify"
@@ -14,9 +15,12 @@ import (
 // relay turns the incident engine's events into notifications, off the
 // engine's goroutine: a bounded queue, drained by Run.
 type relay struct {
-	ch      chan relayed
-	src     relaySource
-	notify  func(context.Context, notify.Notification) error
+	ch     chan relayed
+	src    relaySource
+	notify func(context.Context, notify.Notification) error
+	// again queues a notification that may have been queued already (see
+	// catchUp); default notify.
+	again   func(context.Context, notify.Notification) error
 	pageURL func() string
 	log     *slog.Logger
 }
@@ -29,6 +33,7 @@ type relayed struct {
 // relaySource reads what the notifications carry; *incident.Engine.
 type relaySource interface {
 	Incident(ctx context.Context, id int64) (understudy.Incident, error)
+	Incidents(ctx context.Context, f understudy.IncidentFilter) ([]understudy.Incident, error)
 	Components(ctx context.Context) ([]understudy.Component, error)
 	Maintenances(ctx context.Context, f understudy.MaintenanceFilter) ([]understudy.Maintenance, error)
 }
@@ -79,13 +84,7 @@ func (r *relay) notification(ctx context.Context, id int64, ev understudy.Event)
 		if len(inc.Updates) == 0 {
 			return notify.Notification{}, false, nil
 		}
-		u := inc.Updates[len(inc.Updates)-1]
-		n := notify.Notification{ID: "incident-update:" + strconv.FormatInt(u.ID, 10), Kind: notify.NoteIncident, Time: u.CreatedAt,
-			Incident: &inc, Update: &u, Components: inc.Components}
-		if page != "" {
-			n.URL = page + "/incidents/" + strconv.FormatInt(inc.ID, 10)
-		}
-		return n, true, nil
+		return updateNotification(inc, inc.Updates[len(inc.Updates)-1], page), true, nil
 	case ev.Type == understudy.EventComponentChanged:
 		name, _ := ev.Details["component"].(string)
 		from, _ := ev.Details["from"].(string)
@@ -124,4 +123,65 @@ func (r *relay) notification(ctx context.Context, id int64, ev understudy.Event)
 		}
 	}
 	return notify.Notification{}, false, nil
+}
+
+// updateNotification is the notification of incident update u, keyed by
+// the update.
+func updateNotification(inc understudy.Incident, u understudy.IncidentUpdate, page string) notify.Notification {
+	n := notify.Notification{ID: "incident-update:" + strconv.FormatInt(u.ID, 10), Kind: notify.NoteIncident, Time: u.CreatedAt,
+		Incident: &inc, Update: &u, Components: inc.Components}
+	if page != "" {
+		n.URL = page + "/incidents/" + strconv.FormatInt(inc.ID, 10)
+	}
+	return n
+}
+
+// catchUpWindow is how far back the leader looks for public updates whose
+// notification was never queued.
+const catchUpWindow = 10 * time.Minute
+
+// catchUp queues the notifications of the public updates posted since
+// since. A notification keyed by its update goes to each subscriber once
+// whoever queues it, so this only adds those that a replica which died
+// between storing an update and queueing its notification never queued;
+// the leader runs it when it takes over and every half minute.
+func (r *relay) catchUp(ctx context.Context, since time.Time) (int, error) {
+	incs, err := r.src.Incidents(ctx, understudy.IncidentFilter{Limit: 100})
+	if err != nil {
+		return 0, err
+	}
+	page := strings.TrimRight(r.pageURL(), "/")
+	n := 0
+	for _, inc := range incs {
+		for _, u := range inc.Updates {
+			if u.CreatedAt.Before(since) {
+				continue
+			}
+			again := r.again
+			if again == nil {
+				again = r.notify
+			}
+			if err := again(ctx, updateNotification(inc, u, page)); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// runCatchUp runs catchUp now and every half minute until ctx ends.
+func (r *relay) runCatchUp(ctx context.Context, now func() time.Time) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		if _, err := r.catchUp(ctx, now().Add(-catchUpWindow)); err != nil && ctx.Err() == nil {
+			r.log.Warn("notifications: catching up", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

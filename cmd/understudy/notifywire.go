@@ -94,11 +94,13 @@ func setupNotifications(cfg *config.Config, st *store.Store, eng *incident.Engin
 	}
 	out.dispatcher = d
 	out.relay = newRelay(eng, d.Notify, func() string { return cfg.PublicURL }, log)
+	out.relay.again = d.NotifyAgain
 	for _, r := range d.AdminRoutes() {
 		out.extra = append(out.extra, admin.ExtraRoute{Method: r.Method, Pattern: r.Pattern, Scope: r.Scope, Handler: r.Handler})
 	}
 	if nc.Disabled {
 		out.relay.notify = func(context.Context, notify.Notification) error { return nil }
+		out.relay.again = out.relay.notify
 		log.Warn("notifications.disabled: subscribers are not notified")
 	}
 	return out, nil

@@ -210,6 +210,9 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 					log.Info("leading: detectors, maintenance, reminders and notification delivery run here")
 					engine.SetLeading(true)
 					defer engine.SetLeading(false)
+					var lwg sync.WaitGroup
+					defer lwg.Wait()
+					lwg.Go(func() { notes.relay.runCatchUp(lctx, time.Now) })
 					_ = notes.dispatcher.Run(lctx)
 				})
 			}()
