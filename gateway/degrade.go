@@ -29,7 +29,9 @@ type FAQ interface {
 	Answer(ctx context.Context, question, lang string) (answer, answerLang string, ok bool)
 }
 
-// Handoff queues a conversation for a human agent (the "handoff" step).
+// Handoff queues a conversation for a human agent (the "handoff" step). It
+// is called on the request path under a timeout (Options.HandoffTimeout):
+// an error, or no answer in time, moves on to the ladder's next step.
 type Handoff interface {
 	// HandOff queues the conversation and returns what to tell the user, in
 	// the language acceptLanguage prefers, and the conversation's id.
@@ -106,7 +108,11 @@ func (x *exchange) degrade() bool {
 			if x.g.handoff == nil {
 				continue
 			}
-			text, lang, id, err := x.g.handoff.HandOff(context.Background(), x.route.name, x.key.priority, x.req.Messages, x.acceptLanguage)
+			// Bounded: the handoff queue is in the database, which may be
+			// unreachable; the ladder then goes on to its next step.
+			ctx, cancel := context.WithTimeout(context.Background(), x.g.handoffTimeout)
+			text, lang, id, err := x.g.handoff.HandOff(ctx, x.route.name, x.key.priority, x.req.Messages, x.acceptLanguage)
+			cancel()
 			if err != nil {
 				x.g.log.Warn("handoff failed", "route", x.route.name, "err", err)
 				continue

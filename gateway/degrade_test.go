@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/understudy/understudy/chat"
+	"github.com/understudy/understudy/gateway"
 	"github.com/understudy/understudy/simulate"
 )
 
@@ -300,5 +302,50 @@ func TestEndUserHashed(t *testing.T) {
 		if got := h.events.lastOutcome().User; got != tt.want {
 			t.Errorf("%s: Outcome.User = %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// stuckHandoff never answers: its queue is in a database that does not
+// respond. It reports the time it was given.
+type stuckHandoff struct{ given chan time.Duration }
+
+var _ gateway.Handoff = (*stuckHandoff)(nil)
+
+func (s *stuckHandoff) HandOff(ctx context.Context, _, _ string, _ []chat.Message, _ string) (string, string, int64, error) {
+	d := time.Duration(-1)
+	if dl, ok := ctx.Deadline(); ok {
+		d = time.Until(dl)
+	}
+	s.given <- d
+	<-ctx.Done()
+	return "", "", 0, ctx.Err()
+}
+
+// fixedNotice is a Degrader answering every route with text.
+type fixedNotice string
+
+var _ gateway.Degrader = fixedNotice("")
+
+func (f fixedNotice) NoticeAnswer(string, string) (string, string) { return string(f), "en" }
+
+// TestHandoffStepBounded: a handoff step that does not answer is given up
+// after HandoffTimeout, and the ladder's next step answers the client.
+func TestHandoffStepBounded(t *testing.T) {
+	const timeout = 50 * time.Millisecond
+	stuck := &stuckHandoff{given: make(chan time.Duration, 1)}
+	h := newHarness(t, withConfig(strings.Replace(baseConfig, "    retry: {backoff: 1ms}", "    retry: {backoff: 1ms}\n    degrade: [handoff, notice]", 1)),
+		withOptions(func(o *gateway.Options) {
+			o.Handoff, o.HandoffTimeout, o.Degrader = stuck, timeout, fixedNotice("We are on it.")
+		}))
+	ctx := testCtx(t)
+	for _, p := range []string{"primary", "secondary", "backup"} {
+		h.setFault(p, simulate.Fault{Kind: "server_error"})
+	}
+	status, header, body := h.raw(ctx, `{"model":"assistant","messages":[{"role":"user","content":"Help"}]}`)
+	if status != 200 || header.Get("X-Understudy-Mode") != "notice" || !strings.Contains(body, "We are on it.") {
+		t.Errorf("got %d (mode %q) %s, want the notice after the handoff step gave up", status, header.Get("X-Understudy-Mode"), body)
+	}
+	if d := <-stuck.given; d < 0 || d > timeout {
+		t.Errorf("the handoff step was given %v, want a deadline within %v", d, timeout)
 	}
 }

@@ -66,6 +66,10 @@ type Options struct {
 	// Handoff queues conversations for the ladder's "handoff" step. Nil:
 	// the step is skipped.
 	Handoff Handoff
+	// HandoffTimeout bounds the handoff step (it writes to the database,
+	// which may be unreachable); past it the ladder goes on to its next
+	// step. Default 2s.
+	HandoffTimeout time.Duration
 }
 
 // Gateway serves /v1/chat/completions and /v1/models.
@@ -77,9 +81,11 @@ type Gateway struct {
 	degrader Degrader
 	faq      FAQ
 	handoff  Handoff
-	rnd      func() float64
-	client   *http.Client
-	metrics  *metrics
+	// handoffTimeout bounds the handoff step.
+	handoffTimeout time.Duration
+	rnd            func() float64
+	client         *http.Client
+	metrics        *metrics
 
 	rt       atomic.Pointer[runtime]
 	inflight atomic.Int64
@@ -112,11 +118,15 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 	if o.Transport == nil {
 		o.Transport = NewTransport()
 	}
+	if o.HandoffTimeout <= 0 {
+		o.HandoffTimeout = 2 * time.Second
+	}
 	g := &Gateway{
 		clk: o.Clock, log: o.Logger, events: o.Events, rnd: o.Rand, notices: o.Notices, degrader: o.Degrader, faq: o.FAQ, handoff: o.Handoff,
-		client:  &http.Client{Transport: o.Transport, CheckRedirect: noRedirects},
-		metrics: newMetrics(o.Registry),
-		probes:  make(map[*target]context.CancelFunc),
+		handoffTimeout: o.HandoffTimeout,
+		client:         &http.Client{Transport: o.Transport, CheckRedirect: noRedirects},
+		metrics:        newMetrics(o.Registry),
+		probes:         make(map[*target]context.CancelFunc),
 	}
 	g.drained.Store(&map[string]bool{})
 	g.ctx, g.cancel = context.WithCancel(context.Background())

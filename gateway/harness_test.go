@@ -70,7 +70,11 @@ type harnessOpts struct {
 	config  string
 	simOpts simulate.Options
 	env     map[string]string
+	gwOpts  func(*gateway.Options) // may be nil
 }
+
+// withOptions changes the gateway's options before it starts.
+func withOptions(f func(*gateway.Options)) harnessOpt { return func(o *harnessOpts) { o.gwOpts = f } }
 
 func withClock(c clockwork.Clock) harnessOpt { return func(o *harnessOpts) { o.clk = c } }
 func withConfig(c string) harnessOpt         { return func(o *harnessOpts) { o.config = c } }
@@ -104,13 +108,17 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 		return o.env[k]
 	}
 	cfg := mustConfig(t, o.config, h.getenv)
-	gw, err := gateway.New(cfg, gateway.Options{
+	gwOpts := gateway.Options{
 		Clock:    o.clk,
 		Logger:   slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registry: h.reg,
 		Events:   h.events,
 		Rand:     func() float64 { return 0.5 },
-	})
+	}
+	if o.gwOpts != nil {
+		o.gwOpts(&gwOpts)
+	}
+	gw, err := gateway.New(cfg, gwOpts)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}

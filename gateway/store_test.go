@@ -42,18 +42,11 @@ func (s *stuckStore) wait(ctx context.Context) error {
 	}
 }
 
-func (s *stuckStore) AppendEvents(ctx context.Context, e []understudy.Event) error {
+func (s *stuckStore) WriteBatch(ctx context.Context, b store.Batch) error {
 	if err := s.wait(ctx); err != nil {
 		return err
 	}
-	return s.Store.AppendEvents(ctx, e)
-}
-
-func (s *stuckStore) AddRollups(ctx context.Context, r []store.Rollup) error {
-	if err := s.wait(ctx); err != nil {
-		return err
-	}
-	return s.Store.AddRollups(ctx, r)
+	return s.Store.WriteBatch(ctx, b)
 }
 
 // TestStoreStuckNeverBlocksRequests: with the store hanging in the middle of

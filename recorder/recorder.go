@@ -2,12 +2,16 @@
 // outcomes — off the request path: outcomes are aggregated in memory into
 // per-minute rollups and written with the events in batches every few
 // seconds. It never blocks a request: when the store is slow or down, it
-// keeps aggregating, retries at the next flush, and counts what it had to
-// drop beyond its bounds.
+// keeps aggregating, retries the failed batch at the next flush (the store
+// writes a batch at most once, so nothing is counted twice), and counts what
+// it had to drop beyond its bounds.
 package recorder
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -20,9 +24,9 @@ import (
 
 // Sink is where batches go; *store.Store implements it.
 type Sink interface {
-	AppendEvents(ctx context.Context, events []understudy.Event) error
-	AddRollups(ctx context.Context, rollups []store.Rollup) error
-	AddAffectedUsers(ctx context.Context, users []store.AffectedUser) error
+	// WriteBatch writes b in one transaction, unless a batch with its ID
+	// was written before.
+	WriteBatch(ctx context.Context, b store.Batch) error
 }
 
 var _ Sink = (*store.Store)(nil)
@@ -33,8 +37,8 @@ type Options struct {
 	Clock        clockwork.Clock       // default: real clock
 	FlushEvery   time.Duration         // default 5s
 	WriteTimeout time.Duration         // bound of one flush's writes; default 10s
-	MaxEvents    int                   // events held while the store is unavailable; default 10,000
-	MaxRollups   int                   // rollup keys held; default 50,000
+	MaxEvents    int                   // events held while the store is unavailable, besides the batch being retried; default 10,000
+	MaxRollups   int                   // rollup keys held, likewise; default 50,000
 	Logger       *slog.Logger          // default: discard
 	Registry     prometheus.Registerer // default: a fresh registry
 }
@@ -53,7 +57,12 @@ type Recorder struct {
 	// minute and route, bounded by MaxRollups like the rollups.
 	users map[store.AffectedUser]struct{}
 
-	flushMu sync.Mutex // one flush at a time
+	flushMu sync.Mutex // one flush at a time; guards what follows
+	// retry is the batch whose write failed, written again as it is (same
+	// id) at the next flush before anything newer; nil when none.
+	retry   *store.Batch
+	id      string // this recorder's prefix of batch ids (random)
+	batches int64  // batches made
 
 	dropped *prometheus.CounterVec
 	flushes *prometheus.CounterVec
@@ -88,8 +97,10 @@ func New(sink Sink, o Options) *Recorder {
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}
+	var id [8]byte
+	_, _ = rand.Read(id[:])
 	r := &Recorder{
-		sink: sink, o: o, log: o.Logger,
+		sink: sink, o: o, log: o.Logger, id: hex.EncodeToString(id[:]),
 		rollups: make(map[rollupKey]*store.Rollup),
 		users:   make(map[store.AffectedUser]struct{}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "understudy_recorder_dropped_total",
@@ -155,89 +166,72 @@ func addOutcome(ru *store.Rollup, o understudy.Outcome) {
 	ru.CompletionTokens += int64(o.CompletionTokens)
 }
 
-// merge adds b's counts into a (same key).
-func merge(a, b *store.Rollup) {
-	a.Count += b.Count
-	a.LatencySum += b.LatencySum
-	a.Latency.Add(b.Latency)
-	a.TTFT.Add(b.TTFT)
-	a.PromptTokens += b.PromptTokens
-	a.CompletionTokens += b.CompletionTokens
-}
-
-// Flush writes what is pending. On failure everything is kept (within the
-// bounds) for the next flush, and the error returned.
+// Flush writes what is pending as one batch. On failure the batch is kept as
+// it is and written first at the next flush, under the same id: the store
+// writes a batch once, so a failure that hid a commit (the connection broke
+// after COMMIT was sent) is not counted twice. What arrives meanwhile waits
+// within the bounds, and goes in a batch of its own once the kept one is
+// written.
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, r.o.WriteTimeout)
+	defer cancel()
+	var err error
+	for {
+		b, retried := r.retry, r.retry != nil
+		if b == nil {
+			if b = r.take(); b == nil {
+				break
+			}
+		}
+		if err = r.sink.WriteBatch(ctx, *b); err != nil {
+			r.retry = b
+			break
+		}
+		r.retry = nil
+		if !retried {
+			break // what arrived meanwhile waits for the next flush
+		}
+	}
+	if err != nil {
+		r.flushes.WithLabelValues("failed").Inc()
+		r.log.Warn("recorder: store unavailable, keeping records for the next flush", "err", err,
+			"events", len(r.retry.Events), "rollups", len(r.retry.Rollups))
+	} else {
+		r.flushes.WithLabelValues("ok").Inc()
+	}
+	r.mu.Lock()
+	events, rollups := len(r.events), len(r.rollups)
+	r.mu.Unlock()
+	if r.retry != nil {
+		events, rollups = events+len(r.retry.Events), rollups+len(r.retry.Rollups)
+	}
+	r.pending.WithLabelValues("event").Set(float64(events))
+	r.pending.WithLabelValues("rollup").Set(float64(rollups))
+	return err
+}
+
+// take turns what was recorded since the last batch into a new batch; nil
+// when there is nothing.
+func (r *Recorder) take() *store.Batch {
 	r.mu.Lock()
 	events, rollups, users := r.events, r.rollups, r.users
 	r.events, r.rollups, r.users = nil, make(map[rollupKey]*store.Rollup, len(rollups)), make(map[store.AffectedUser]struct{})
 	r.mu.Unlock()
-
-	ctx, cancel := context.WithTimeout(ctx, r.o.WriteTimeout)
-	defer cancel()
-	var err error
-	if len(events) > 0 {
-		if err = r.sink.AppendEvents(ctx, events); err == nil {
-			events = nil
-		}
+	if len(events) == 0 && len(rollups) == 0 && len(users) == 0 {
+		return nil
 	}
-	if err == nil && len(rollups) > 0 {
-		list := make([]store.Rollup, 0, len(rollups))
-		for _, ru := range rollups {
-			list = append(list, *ru)
-		}
-		if err = r.sink.AddRollups(ctx, list); err == nil {
-			rollups = nil
-		}
+	r.batches++
+	b := &store.Batch{ID: fmt.Sprintf("%s-%d", r.id, r.batches), At: r.o.Clock.Now(), Events: events,
+		Rollups: make([]store.Rollup, 0, len(rollups)), Users: make([]store.AffectedUser, 0, len(users))}
+	for _, ru := range rollups {
+		b.Rollups = append(b.Rollups, *ru)
 	}
-	if err == nil && len(users) > 0 {
-		list := make([]store.AffectedUser, 0, len(users))
-		for u := range users {
-			list = append(list, u)
-		}
-		if err = r.sink.AddAffectedUsers(ctx, list); err == nil {
-			users = nil
-		}
+	for u := range users {
+		b.Users = append(b.Users, u)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err != nil {
-		r.flushes.WithLabelValues("failed").Inc()
-		r.log.Warn("recorder: store unavailable, keeping records for the next flush", "err", err,
-			"events", len(events), "rollups", len(rollups))
-		// Put back what was not written, ahead of what arrived meanwhile.
-		back := append(events, r.events...)
-		if over := len(back) - r.o.MaxEvents; over > 0 {
-			r.dropped.WithLabelValues("event").Add(float64(over))
-			back = back[over:] // keep the newest
-		}
-		r.events = back
-		for k, ru := range rollups {
-			if cur, ok := r.rollups[k]; ok {
-				merge(cur, ru)
-				continue
-			}
-			if len(r.rollups) >= r.o.MaxRollups {
-				r.dropped.WithLabelValues("outcome").Add(float64(ru.Count))
-				continue
-			}
-			r.rollups[k] = ru
-		}
-		for u := range users {
-			if _, ok := r.users[u]; !ok && len(r.users) >= r.o.MaxRollups {
-				r.dropped.WithLabelValues("user").Inc()
-				continue
-			}
-			r.users[u] = struct{}{}
-		}
-	} else {
-		r.flushes.WithLabelValues("ok").Inc()
-	}
-	r.pending.WithLabelValues("event").Set(float64(len(r.events)))
-	r.pending.WithLabelValues("rollup").Set(float64(len(r.rollups)))
-	return err
+	return b
 }
 
 // Run flushes every FlushEvery until ctx is done, then flushes once more

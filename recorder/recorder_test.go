@@ -37,25 +37,11 @@ type flaky struct {
 
 var errDown = errors.New("store unavailable")
 
-func (f *flaky) AppendEvents(ctx context.Context, e []understudy.Event) error {
+func (f *flaky) WriteBatch(ctx context.Context, b store.Batch) error {
 	if f.down.Load() {
 		return errDown
 	}
-	return f.Store.AppendEvents(ctx, e)
-}
-
-func (f *flaky) AddRollups(ctx context.Context, r []store.Rollup) error {
-	if f.down.Load() {
-		return errDown
-	}
-	return f.Store.AddRollups(ctx, r)
-}
-
-func (f *flaky) AddAffectedUsers(ctx context.Context, u []store.AffectedUser) error {
-	if f.down.Load() {
-		return errDown
-	}
-	return f.Store.AddAffectedUsers(ctx, u)
+	return f.Store.WriteBatch(ctx, b)
 }
 
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -209,5 +195,64 @@ func TestAffectedUsers(t *testing.T) {
 	}
 	if got != 2 {
 		t.Errorf("got %d affected users, want 2 (failed, degraded)", got)
+	}
+}
+
+// hiddenCommit is the real store, whose next write goes through but reports
+// an error, as when the connection breaks after COMMIT was sent.
+type hiddenCommit struct {
+	*store.Store
+	fail  atomic.Bool
+	calls atomic.Int32
+}
+
+var errConnLost = errors.New("unexpected EOF")
+
+func (h *hiddenCommit) WriteBatch(ctx context.Context, b store.Batch) error {
+	h.calls.Add(1)
+	if err := h.Store.WriteBatch(ctx, b); err != nil {
+		return err
+	}
+	if h.fail.CompareAndSwap(true, false) {
+		return errConnLost
+	}
+	return nil
+}
+
+// TestRetryAfterHiddenCommit: a flush whose write went through but reported
+// an error is retried, and nothing is counted twice; what arrived meanwhile
+// is written by the same catching-up flush.
+func TestRetryAfterHiddenCommit(t *testing.T) {
+	s := &hiddenCommit{Store: MustStore(t)}
+	r := recorder.New(s, recorder.Options{})
+	ctx := context.Background()
+	for i := range 5 {
+		r.RecordOutcome(outcome(t0.Add(time.Duration(i)*time.Second), "primary", understudy.ClassSuccess))
+	}
+	r.Emit(understudy.Event{Time: t0, Type: understudy.EventFailover, Route: "assistant", Message: "m"})
+	s.fail.Store(true)
+	if err := r.Flush(ctx); !errors.Is(err, errConnLost) {
+		t.Fatalf("first flush: got %v, want errConnLost", err)
+	}
+	for i := range 3 { // same minute and key as before: merged in memory, but not into the failed batch
+		r.RecordOutcome(outcome(t0.Add(time.Duration(10+i)*time.Second), "primary", understudy.ClassSuccess))
+	}
+	s.calls.Store(0)
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.calls.Load(); n != 2 {
+		t.Errorf("the catching-up flush wrote %d batches, want 2 (the retried one, then the newer)", n)
+	}
+	imp, err := s.Impact(ctx, t0, t0.Add(5*time.Minute), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if imp.Requests != 8 {
+		t.Errorf("got %d requests recorded, want 8 (5 retried once, 3 newer)", imp.Requests)
+	}
+	evs, err := s.Events(ctx, store.EventQuery{From: t0.Add(-time.Minute), To: t0.Add(time.Minute)})
+	if err != nil || len(evs) != 1 {
+		t.Errorf("got %d events (%v), want 1", len(evs), err)
 	}
 }

@@ -24,6 +24,14 @@ func (s *Store) AddAffectedUsers(ctx context.Context, us []AffectedUser) error {
 	if len(us) == 0 {
 		return nil
 	}
+	if err := s.inTx(ctx, func(tx *sql.Tx) error { return insertAffectedUsers(ctx, tx, us) }); err != nil {
+		return fmt.Errorf("store: add affected users: %w", err)
+	}
+	return nil
+}
+
+// insertAffectedUsers is AddAffectedUsers inside tx.
+func insertAffectedUsers(ctx context.Context, tx *sql.Tx, us []AffectedUser) error {
 	// Sorted, so that concurrent writers on PostgreSQL lock rows in the same order.
 	us = slices.Clone(us)
 	slices.SortFunc(us, func(a, b AffectedUser) int {
@@ -35,22 +43,16 @@ func (s *Store) AddAffectedUsers(ctx context.Context, us []AffectedUser) error {
 		}
 		return strings.Compare(a.UserHash, b.UserHash)
 	})
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO affected_users (minute, route, user_hash) VALUES ($1, $2, $3)
-			ON CONFLICT (minute, route, user_hash) DO NOTHING`)
-		if err != nil {
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO affected_users (minute, route, user_hash) VALUES ($1, $2, $3)
+		ON CONFLICT (minute, route, user_hash) DO NOTHING`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, u := range us {
+		if _, err := stmt.ExecContext(ctx, u.Minute.UTC().Truncate(time.Minute).Unix(), u.Route, u.UserHash); err != nil {
 			return err
 		}
-		defer stmt.Close()
-		for _, u := range us {
-			if _, err := stmt.ExecContext(ctx, u.Minute.UTC().Truncate(time.Minute).Unix(), u.Route, u.UserHash); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: add affected users: %w", err)
 	}
 	return nil
 }

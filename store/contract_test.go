@@ -71,7 +71,7 @@ func testMigrations(t *testing.T, s *store.Store) {
 		names = append(names, m.Name)
 	}
 	if want := []string{"0001_init.sql", "0002_incidents.sql", "0003_notify.sql", "0004_handoff.sql",
-		"0005_handoff_links.sql", "0006_postmortems.sql", "0007_shared_state.sql"}; !reflect.DeepEqual(names, want) {
+		"0005_handoff_links.sql", "0006_postmortems.sql", "0007_shared_state.sql", "0008_recorder_batches.sql"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("got migrations %q, want %q", names, want)
 	}
 	applied, err := s.AppliedMigrations(ctx)

@@ -23,8 +23,9 @@ type RetainResult struct {
 	Rollups int64
 }
 
-// Retain deletes events older than now-r.Events and rollup minutes starting
-// before now-r.Rollups, in one transaction.
+// Retain deletes events older than now-r.Events, rollup minutes starting
+// before now-r.Rollups, and the ids of recorder batches written more than a
+// day ago, in one transaction.
 func (s *Store) Retain(ctx context.Context, r Retention, now time.Time) (RetainResult, error) {
 	var out RetainResult
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -48,6 +49,9 @@ func (s *Store) Retain(ctx context.Context, r Retention, now time.Time) (RetainR
 			if _, err := tx.ExecContext(ctx, `DELETE FROM affected_users WHERE minute < $1`, now.Add(-r.Rollups).Unix()); err != nil {
 				return fmt.Errorf("affected users: %w", err)
 			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM recorder_batches WHERE written_at < $1`, now.Add(-batchesKept).Unix()); err != nil {
+			return fmt.Errorf("recorder batches: %w", err)
 		}
 		return nil
 	})

@@ -200,6 +200,14 @@ func (s *Store) AddRollups(ctx context.Context, rs []Rollup) error {
 	if len(rs) == 0 {
 		return nil
 	}
+	if err := s.inTx(ctx, func(tx *sql.Tx) error { return s.upsertRollups(ctx, tx, rs) }); err != nil {
+		return fmt.Errorf("store: add rollups: %w", err)
+	}
+	return nil
+}
+
+// upsertRollups is AddRollups inside tx.
+func (s *Store) upsertRollups(ctx context.Context, tx *sql.Tx, rs []Rollup) error {
 	merged := make(map[rollupKey]*Rollup, len(rs))
 	keys := make([]rollupKey, 0, len(rs))
 	for i := range rs {
@@ -220,33 +228,27 @@ func (s *Store) AddRollups(ctx context.Context, rs []Rollup) error {
 	if s.dialect == DialectSQLite {
 		chunk = 1
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		single, err := tx.PrepareContext(ctx, upsertRollupSQL(1))
-		if err != nil {
-			return err
-		}
-		defer single.Close()
-		args := make([]any, 0, min(len(keys), chunk)*len(rollupCols))
-		for len(keys) > 0 {
-			batch := keys[:min(len(keys), chunk)]
-			keys = keys[len(batch):]
-			args = args[:0]
-			for _, k := range batch {
-				args = merged[k].appendArgs(args, k)
-			}
-			if len(batch) == 1 {
-				_, err = single.ExecContext(ctx, args...)
-			} else {
-				_, err = tx.ExecContext(ctx, upsertRollupSQL(len(batch)), args...)
-			}
-			if err != nil {
-				return fmt.Errorf("%d rows from minute %d: %w", len(batch), batch[0].minute, err)
-			}
-		}
-		return nil
-	})
+	single, err := tx.PrepareContext(ctx, upsertRollupSQL(1))
 	if err != nil {
-		return fmt.Errorf("store: add rollups: %w", err)
+		return err
+	}
+	defer single.Close()
+	args := make([]any, 0, min(len(keys), chunk)*len(rollupCols))
+	for len(keys) > 0 {
+		batch := keys[:min(len(keys), chunk)]
+		keys = keys[len(batch):]
+		args = args[:0]
+		for _, k := range batch {
+			args = merged[k].appendArgs(args, k)
+		}
+		if len(batch) == 1 {
+			_, err = single.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, upsertRollupSQL(len(batch)), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("%d rows from minute %d: %w", len(batch), batch[0].minute, err)
+		}
 	}
 	return nil
 }

@@ -13,6 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // Dialects returned by (*Store).Dialect.
@@ -62,7 +65,13 @@ type Store struct {
 	write *sql.DB
 	// read serves queries (a pool; WAL lets SQLite readers run beside the writer).
 	read *sql.DB
+	// password is the PostgreSQL password, to keep it out of Ping's errors.
+	password string
 }
+
+// postgresConnectTimeout bounds a PostgreSQL connection attempt when the DSN
+// sets no connect_timeout.
+const postgresConnectTimeout = 5 * time.Second
 
 // sqliteBusyTimeout bounds how long an SQLite connection waits for a lock
 // (readers during checkpoints, a second process on the same file).
@@ -80,15 +89,22 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 			return nil, err
 		}
 	case c.PostgresDSN != "":
-		db, err := sql.Open("pgx", c.PostgresDSN)
+		cc, err := pgx.ParseConfig(c.PostgresDSN)
 		if err != nil {
 			// The driver's message may echo the DSN; do not pass it on.
 			return nil, errors.New("store: open postgres: invalid DSN")
 		}
+		if cc.ConnectTimeout == 0 {
+			// Without one, a connection attempt to an unreachable server
+			// lasts as long as the caller's context (or the kernel's SYN
+			// retries): bound it, so that callers fail fast during an outage.
+			cc.ConnectTimeout = postgresConnectTimeout
+		}
+		db := stdlib.OpenDB(*cc)
 		db.SetMaxOpenConns(16)
 		db.SetMaxIdleConns(8)
 		db.SetConnMaxIdleTime(5 * time.Minute)
-		s = &Store{dialect: DialectPostgres, write: db, read: db}
+		s = &Store{dialect: DialectPostgres, write: db, read: db, password: cc.Password}
 	default:
 		return nil, fmt.Errorf("%w: neither SQLitePath nor PostgresDSN is set", ErrConfig)
 	}
@@ -138,6 +154,30 @@ func openSQLite(path string) (*Store, error) {
 
 // Dialect returns DialectSQLite or DialectPostgres.
 func (s *Store) Dialect() string { return s.dialect }
+
+// Ping checks that the database answers within ctx. Its error never holds
+// the PostgreSQL password (a driver's message may quote the connection
+// settings).
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.write.PingContext(ctx); err != nil {
+		msg := err.Error()
+		if s.password != "" {
+			msg = strings.ReplaceAll(msg, s.password, "xxxxx")
+		}
+		return &pingError{msg: "store: ping " + s.dialect + ": " + msg, err: err}
+	}
+	return nil
+}
+
+// pingError is a Ping failure with the password taken out of its message;
+// errors.Is still sees the cause (context.DeadlineExceeded, say).
+type pingError struct {
+	msg string
+	err error
+}
+
+func (e *pingError) Error() string { return e.msg }
+func (e *pingError) Unwrap() error { return e.err }
 
 // Close closes every connection.
 func (s *Store) Close() error {

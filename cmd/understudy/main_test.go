@@ -199,9 +199,10 @@ func TestServe(t *testing.T) {
 		t.Fatalf("got %v %v, want failover to claude-haiku-4-5", c, err)
 	}
 	for path, want := range map[string]string{
-		"/healthz": "ok",
-		"/readyz":  "ready",
-		"/metrics": `understudy_requests_total{outcome="failover",route="assistant",target="secondary/claude-haiku-4-5"} 1`,
+		"/healthz":         "ok",
+		"/readyz":          "ready\ndatabase: ok\n",
+		"/readyz/database": "database: ok",
+		"/metrics":         `understudy_requests_total{outcome="failover",route="assistant",target="secondary/claude-haiku-4-5"} 1`,
 	} {
 		resp, err := http.Get(base + path)
 		if err != nil {

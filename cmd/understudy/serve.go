@@ -280,7 +280,9 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 	mux.Handle("/v1/", gw.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", gw.Healthz)
-	mux.HandleFunc("GET /readyz", gw.Readyz)
+	dbw := startDBWatch(runCtx, &wg, st, reg, log) // nil without storage
+	mux.HandleFunc("GET /readyz", dbw.readyz(gw.Readyz))
+	mux.Handle("GET /readyz/database", dbw)
 	if engine != nil {
 		// The running configuration, as reloads change it.
 		current := cfg
