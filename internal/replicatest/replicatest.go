@@ -42,10 +42,14 @@ import (
 const NginxEnv = "UNDERSTUDY_TEST_NGINX"
 
 // DefaultConfig is the replicas' config when Options.Config is empty: two
-// providers on the simulator (primary, then secondary), one route
+// providers on the simulator (primary, then secondary; probed every second
+// while a breaker is open, so that a recovered secondary, which gets no
+// traffic while the primary answers, is seen up again), one route
 // "assistant", PostgreSQL storage, incident timings short enough for tests
-// (an incident quiet for 2 s moves to monitoring, and is resolved 2 s
-// later), and webhooks to private addresses allowed (the tests' receivers
+// (route errors over 5 s; no SLO burn-rate alerts, whose 5-minute window
+// would hold an incident open for minutes; an incident quiet for 2 s moves
+// to monitoring, and is resolved 2 s later: about 8 s after the providers
+// recover), and webhooks to private addresses allowed (the tests' receivers
 // are on 127.0.0.1). It ends with the route's block, so that route settings
 // can be appended (e.g. "    degrade: [handoff]\n").
 //
@@ -54,13 +58,13 @@ const NginxEnv = "UNDERSTUDY_TEST_NGINX"
 const DefaultConfig = `listen: 127.0.0.1:0
 log: {level: info}
 storage: {postgres_dsn: "${UNDERSTUDY_POSTGRES_DSN}", flush_every: 1s}
-incidents: {recover_after: 2s, resolve_after: 2s, component_hold: 1s}
+incidents: {route_errors: {window: 5s}, slo_burn: {disabled: true}, recover_after: 2s, resolve_after: 2s, component_hold: 1s}
 notifications:
   webhook_secrets: ["${WEBHOOK_SECRET}"]
   allow_private: true
 providers:
-  - {name: primary, base_url: "${SIM_URL}/primary/v1", probe: {disabled: true}}
-  - {name: secondary, base_url: "${SIM_URL}/secondary/v1", probe: {disabled: true}}
+  - {name: primary, base_url: "${SIM_URL}/primary/v1", probe: {interval: 1s}}
+  - {name: secondary, base_url: "${SIM_URL}/secondary/v1", probe: {interval: 1s}}
 routes:
   - name: assistant
     tiers:
@@ -122,7 +126,8 @@ type Cluster struct {
 	Proxy      string     // nginx's base URL (http://127.0.0.1:PORT); "" without nginx
 	AdminToken string
 	// Client is a client of the cluster's own (no proxy from the
-	// environment); Close closes its idle connections.
+	// environment; 10 s timeout, so that a replica that hangs fails a
+	// test instead of eating its time); Close closes its idle connections.
 	Client *http.Client
 
 	o        Options
@@ -180,7 +185,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	}
 	setDefaults(&o)
 	c := &Cluster{o: o, dir: o.Dir, AdminToken: o.AdminToken,
-		Client: &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16}}}
+		Client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16}}}
 	if c.dir == "" {
 		if c.dir, err = os.MkdirTemp("", "replicatest-"); err != nil {
 			return nil, err
