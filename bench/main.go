@@ -72,6 +72,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
+	if opts.Phases["replicas"] {
+		if err := runReplicas(ctx, opts, getenv, stdout, stderr); err != nil {
+			return err
+		}
+	}
 	if !slices.ContainsFunc(allPhases, func(p string) bool { return opts.Phases[p] }) {
 		return nil // only opt-in phases: nothing else to build or start
 	}
@@ -92,7 +97,7 @@ type options struct {
 	Idle        int             // idle streams held open (e); 0 skips the test
 	IdleOpeners int             // idle streams being opened at once
 	IdleTimeout time.Duration   // to open all idle streams
-	Phases      map[string]bool // which of latency, streams, throughput, idle, resume, recording, detect, communicate, overload run
+	Phases      map[string]bool // which of latency, streams, throughput, idle, resume, recording, detect, communicate, overload, replicas run
 
 	ResumeStreams  int           // streams per gateway (f)
 	ResumeCut      float64       // share of them cut mid-answer
@@ -105,12 +110,13 @@ type options struct {
 
 	Communicate communicateOptions // the communicate phase's
 	Overload    overloadOptions    // the overload phase's
+	Replicas    replicasOptions    // the replicas phase's
 }
 
 var allPhases = []string{"latency", "streams", "throughput", "idle", "resume", "recording"}
 
 // optInPhases run only when named in -phases.
-var optInPhases = []string{"detect", "communicate", "overload"}
+var optInPhases = []string{"detect", "communicate", "overload", "replicas"}
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	o := options{Args: args}
@@ -138,6 +144,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	o.Detect.flags(fs)
 	o.Communicate.flags(fs)
 	o.Overload.flags(fs)
+	o.Replicas.flags(fs)
 	phases := fs.String("phases", strings.Join(allPhases, ","), "comma-separated phases to run, of "+strings.Join(allPhases, ", ")+"; and "+strings.Join(optInPhases, ", ")+", only when named")
 	fs.StringVar(&o.Understudy, "understudy", "", "use this understudy binary instead of building ./cmd/understudy")
 	fs.StringVar(&o.Out, "out", "", "also write the report as Markdown to this file")
@@ -179,6 +186,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, err
 	}
 	if err := o.Overload.validate(); err != nil {
+		return o, err
+	}
+	if err := o.Replicas.validate(); err != nil {
 		return o, err
 	}
 	return o, o.Communicate.validate()

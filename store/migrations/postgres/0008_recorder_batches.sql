@@ -1,4 +1,4 @@
--- PostgreSQL dialect. Keep in step with ../sqlite/0007_recorder_batches.sql: same
+-- PostgreSQL dialect. Keep in step with ../sqlite/0008_recorder_batches.sql: same
 -- columns, same meaning; only types differ. Conventions as in 0001_init.sql.
 
 -- Recorder batches already written (WriteBatch), so that a batch retried
