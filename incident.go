@@ -282,6 +282,18 @@ type Token struct {
 	RevokedAt time.Time // zero while valid
 }
 
+// ConsoleSession is one signed-in console user, kept in the store so that
+// every replica knows it. The cookie holds the session's id; the store only
+// its hash, like a token's.
+type ConsoleSession struct {
+	IDHash    [32]byte // SHA-256 of the id in the cookie
+	Name      string   // the token signed in with
+	Scope     Scope
+	TokenHash [32]byte // re-checked on each request: revoking the token ends the session
+	CSRF      string   // the forms' token
+	Expires   time.Time
+}
+
 // Incident and maintenance event types (timeline entries).
 const (
 	EventTargetDown          = "target.down"

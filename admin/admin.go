@@ -30,6 +30,10 @@ type Options struct {
 	// IsExists reports whether an error from Tokens.CreateToken means the
 	// name is taken (409). Default: errors.Is(err, ErrExists).
 	IsExists func(error) bool
+	// Sessions keeps console sessions where every replica finds them.
+	// Nil: in this process's memory (a restart signs everyone out, and
+	// replicas behind a load balancer do not know each other's).
+	Sessions SessionStore
 	// Clock tells the time of sessions and token use. Default: the real clock.
 	Clock clockwork.Clock
 	// Logger receives internal errors and failed token touches; never raw
@@ -112,7 +116,7 @@ type Handler struct {
 	mux      recordingMux
 	routes   []Route
 	pages    map[string]*template.Template
-	sessions sessions
+	sessions SessionStore
 
 	touchMu sync.Mutex
 	touched map[string]time.Time // token name → last TouchToken
@@ -134,7 +138,10 @@ func New(o Options) (*Handler, error) {
 	}
 	h := &Handler{svc: o.Service, handoff: o.Handoff, pm: o.Postmortems, insights: o.Insights, handoffSLA: o.HandoffSLA, shutdown: o.Shutdown, tokens: o.Tokens, isNotFound: o.IsNotFound, isExists: o.IsExists,
 		clock: o.Clock, log: o.Logger, secure: o.SecureCookies, mux: recordingMux{mux: http.NewServeMux()},
-		sessions: sessions{m: map[string]*session{}}, touched: map[string]time.Time{}}
+		sessions: o.Sessions, touched: map[string]time.Time{}}
+	if h.sessions == nil {
+		h.sessions = &memSessions{m: map[[32]byte]understudy.ConsoleSession{}}
+	}
 	if h.isNotFound == nil {
 		h.isNotFound = func(err error) bool { return errors.Is(err, ErrNotFound) }
 	}

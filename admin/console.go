@@ -124,7 +124,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 		pd.Handoff, pd.Postmortems, pd.Insights = h.handoff != nil, h.pm != nil, h.insights != nil
 		pd.CanOperate, pd.IsAdmin = p.Scope.Allows(understudy.ScopeOperator), p.Scope.Allows(understudy.ScopeAdmin)
 		if r.Method == http.MethodGet && status == http.StatusOK {
-			pd.Flash, pd.NewToken = h.sessions.takeFlash(p.sess.id)
+			f := h.takeFlash(w, r)
+			pd.Flash, pd.NewToken = f.Notice, f.NewToken
 		}
 	}
 	var buf bytes.Buffer
@@ -163,10 +164,8 @@ func (h *Handler) formFailed(w http.ResponseWriter, r *http.Request, err error, 
 }
 
 // done ends a successful form: a notice for the next page, and a redirect.
-func (h *Handler) done(w http.ResponseWriter, r *http.Request, to, flash, newToken string) {
-	if p := principalFrom(r.Context()); p.sess != nil {
-		h.sessions.setFlash(p.sess.id, flash, newToken)
-	}
+func (h *Handler) done(w http.ResponseWriter, r *http.Request, to, notice, newToken string) {
+	h.setFlash(w, flash{Notice: notice, NewToken: newToken})
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 

@@ -1,9 +1,12 @@
 package admin
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -19,23 +22,63 @@ const (
 	signinCookie  = "understudy_signin" // CSRF token of the sign-in form
 )
 
-// session is one signed-in console user. Sessions live in memory: a
-// restart signs everyone out.
+// session is one signed-in console user, as this request sees it.
 type session struct {
-	id      string
+	id      string // the cookie's value
 	name    string
 	scope   understudy.Scope
 	hash    [32]byte // of the token signed in with, re-checked on each request
 	csrf    string
 	expires time.Time
-	// flash is a one-time notice for the next page; newToken a raw token
-	// just created, shown once.
-	flash, newToken string
 }
 
-type sessions struct {
+// SessionStore keeps console sessions where every replica finds them (and
+// a restart keeps them); *store.Store implements it. Options.Sessions nil:
+// they live in this process's memory.
+type SessionStore interface {
+	CreateConsoleSession(ctx context.Context, s understudy.ConsoleSession, now time.Time) error
+	// ConsoleSession returns the session unless it has expired by now; an
+	// error for which Options.IsNotFound is true when there is none.
+	ConsoleSession(ctx context.Context, idHash [32]byte, now time.Time) (understudy.ConsoleSession, error)
+	DeleteConsoleSession(ctx context.Context, idHash [32]byte) error
+}
+
+// errNoSession is memSessions' not-found.
+var errNoSession = errors.New("admin: no such session")
+
+// memSessions is the in-memory SessionStore.
+type memSessions struct {
 	mu sync.Mutex
-	m  map[string]*session
+	m  map[[32]byte]understudy.ConsoleSession
+}
+
+func (s *memSessions) CreateConsoleSession(_ context.Context, cs understudy.ConsoleSession, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, old := range s.m {
+		if !now.Before(old.Expires) {
+			delete(s.m, id)
+		}
+	}
+	s.m[cs.IDHash] = cs
+	return nil
+}
+
+func (s *memSessions) ConsoleSession(_ context.Context, idHash [32]byte, now time.Time) (understudy.ConsoleSession, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs, ok := s.m[idHash]
+	if !ok || !now.Before(cs.Expires) {
+		return understudy.ConsoleSession{}, errNoSession
+	}
+	return cs, nil
+}
+
+func (s *memSessions) DeleteConsoleSession(_ context.Context, idHash [32]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, idHash)
+	return nil
 }
 
 func randomID() string {
@@ -44,58 +87,46 @@ func randomID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (s *sessions) create(p principal, now time.Time) session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for id, old := range s.m {
-		if !now.Before(old.expires) {
-			delete(s.m, id)
-		}
-	}
-	ss := &session{id: randomID(), name: p.Name, scope: p.Scope, hash: p.hash, csrf: randomID(), expires: now.Add(sessionLifetime)}
-	s.m[ss.id] = ss
-	return *ss
+// createSession signs p in: a new session in the store.
+func (h *Handler) createSession(ctx context.Context, p principal) (session, error) {
+	now := h.clock.Now()
+	ss := session{id: randomID(), name: p.Name, scope: p.Scope, hash: p.hash, csrf: randomID(), expires: now.Add(sessionLifetime)}
+	err := h.sessions.CreateConsoleSession(ctx, understudy.ConsoleSession{IDHash: sha256.Sum256([]byte(ss.id)), Name: ss.name,
+		Scope: ss.scope, TokenHash: ss.hash, CSRF: ss.csrf, Expires: ss.expires}, now)
+	return ss, err
 }
 
-// get returns a copy of the live session id.
-func (s *sessions) get(id string, now time.Time) (session, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss, ok := s.m[id]
-	if !ok {
-		return session{}, false
-	}
-	if !now.Before(ss.expires) {
-		delete(s.m, id)
-		return session{}, false
-	}
-	return *ss, true
-}
+// flashCookie carries a one-time notice, and a raw token just created, to
+// the next page: in the browser, so that whichever replica serves that page
+// shows it (never in the store, where tokens are only hashed).
+const flashCookie = "understudy_flash"
 
-func (s *sessions) delete(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, id)
+type flash struct {
+	Notice   string `json:"n,omitempty"`
+	NewToken string `json:"t,omitempty"`
 }
 
 // setFlash leaves a notice (and a new raw token) for the next page.
-func (s *sessions) setFlash(id, flash, newToken string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ss, ok := s.m[id]; ok {
-		ss.flash, ss.newToken = flash, newToken
+func (h *Handler) setFlash(w http.ResponseWriter, f flash) {
+	if f == (flash{}) {
+		return
 	}
+	b, _ := json.Marshal(f)
+	h.setCookie(w, flashCookie, base64.RawURLEncoding.EncodeToString(b), "/console/", 2*time.Minute)
 }
 
-// takeFlash returns and forgets the notice and new token.
-func (s *sessions) takeFlash(id string) (flash, newToken string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ss, ok := s.m[id]; ok {
-		flash, newToken = ss.flash, ss.newToken
-		ss.flash, ss.newToken = "", ""
+// takeFlash reads and clears the notice left for this page.
+func (h *Handler) takeFlash(w http.ResponseWriter, r *http.Request) flash {
+	c, err := r.Cookie(flashCookie)
+	if err != nil {
+		return flash{}
 	}
-	return flash, newToken
+	h.clearCookie(w, flashCookie, "/console/")
+	var f flash
+	if b, err := base64.RawURLEncoding.DecodeString(c.Value); err == nil {
+		_ = json.Unmarshal(b, &f)
+	}
+	return f
 }
 
 // sessionPrincipal authenticates a console request by its session cookie,
@@ -105,14 +136,21 @@ func (h *Handler) sessionPrincipal(r *http.Request) (principal, error) {
 	if err != nil {
 		return principal{}, errUnknownToken
 	}
-	ss, ok := h.sessions.get(c.Value, h.clock.Now())
-	if !ok {
+	idHash := sha256.Sum256([]byte(c.Value))
+	cs, err := h.sessions.ConsoleSession(r.Context(), idHash, h.clock.Now())
+	if h.isNoSession(err) {
 		return principal{}, errUnknownToken
 	}
+	if err != nil {
+		return principal{}, err
+	}
+	ss := session{id: c.Value, name: cs.Name, scope: cs.Scope, hash: cs.TokenHash, csrf: cs.CSRF, expires: cs.Expires}
 	p, err := h.lookup(r.Context(), ss.hash)
 	if err != nil {
 		if e := (*understudy.Error)(nil); errors.As(err, &e) && e.Code == understudy.EUNAUTHORIZED {
-			h.sessions.delete(ss.id)
+			if err := h.sessions.DeleteConsoleSession(r.Context(), idHash); err != nil {
+				h.log.Warn("admin: forgetting a session", "err", err)
+			}
 		}
 		return principal{}, err
 	}
@@ -203,7 +241,11 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.showSignin(w, r, e.HTTPStatus(), next, sentence(e.Message))
 		return
 	}
-	ss := h.sessions.create(p, h.clock.Now())
+	ss, err := h.createSession(r.Context(), p)
+	if err != nil {
+		h.consoleError(w, r, err)
+		return
+	}
 	h.touch(p.Name)
 	h.clearCookie(w, signinCookie, "/console/signin")
 	h.setCookie(w, sessionCookie, ss.id, "/console/", sessionLifetime)
@@ -212,7 +254,10 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) signout(w http.ResponseWriter, r *http.Request) {
 	if p := principalFrom(r.Context()); p.sess != nil {
-		h.sessions.delete(p.sess.id)
+		if err := h.sessions.DeleteConsoleSession(r.Context(), sha256.Sum256([]byte(p.sess.id))); err != nil {
+			h.consoleError(w, r, err)
+			return
+		}
 	}
 	h.clearCookie(w, sessionCookie, "/console/")
 	http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
@@ -236,4 +281,9 @@ func sentence(msg string) string {
 		msg += "."
 	}
 	return msg
+}
+
+// isNoSession: err says the session does not exist (or has expired).
+func (h *Handler) isNoSession(err error) bool {
+	return err != nil && (errors.Is(err, errNoSession) || (h.isNotFound != nil && h.isNotFound(err)))
 }

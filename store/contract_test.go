@@ -51,6 +51,7 @@ func testStore(t *testing.T, open func(t *testing.T) *store.Store) {
 		{"HandoffWaitInputs", testHandoffWaitInputs},
 		{"HandoffLinks", testHandoffLinks},
 		{"SharedState", testSharedState},
+		{"ConsoleSessions", testConsoleSessions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,7 +72,7 @@ func testMigrations(t *testing.T, s *store.Store) {
 		names = append(names, m.Name)
 	}
 	if want := []string{"0001_init.sql", "0002_incidents.sql", "0003_notify.sql", "0004_handoff.sql",
-		"0005_handoff_links.sql", "0006_postmortems.sql", "0007_shared_state.sql", "0008_recorder_batches.sql"}; !reflect.DeepEqual(names, want) {
+		"0005_handoff_links.sql", "0006_postmortems.sql", "0007_shared_state.sql", "0008_recorder_batches.sql", "0009_console_sessions.sql"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("got migrations %q, want %q", names, want)
 	}
 	applied, err := s.AppliedMigrations(ctx)

@@ -121,8 +121,8 @@ type replication struct {
 	// handoff is the handoff queue, whose other replicas' changes this
 	// one's consoles and users' streams must see; nil: none.
 	handoff *handoff.Service
-	log    *slog.Logger
-	out    chan cluster.Message // to publish, bounded
+	log     *slog.Logger
+	out     chan cluster.Message // to publish, bounded
 }
 
 type change struct {

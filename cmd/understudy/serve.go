@@ -288,7 +288,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 		current := cfg
 		var curMu sync.Mutex
 		ah, err := admin.New(admin.Options{
-			Service: engine, Tokens: st, Logger: log,
+			Service: engine, Tokens: st, Sessions: st, Logger: log,
 			IsNotFound:     func(err error) bool { return errors.Is(err, store.ErrNotFound) },
 			IsExists:       func(err error) bool { return errors.Is(err, store.ErrExists) },
 			BootstrapToken: getenv("UNDERSTUDY_ADMIN_TOKEN"),
