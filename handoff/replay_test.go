@@ -2,6 +2,7 @@ package handoff_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -71,5 +72,25 @@ func TestReplay(t *testing.T) {
 	}
 	if err := a.Replay(ctx, handoff.EventMessage, c.ID, 999); err == nil {
 		t.Error("replaying a message that is not in the store: no error")
+	}
+}
+
+// failingEstimates is a store whose wait estimates fail (the database went
+// away between the insert and the estimate).
+type failingEstimates struct{ handoff.Store }
+
+func (failingEstimates) WaitingAhead(context.Context, int64) (int, error) {
+	return 0, errors.New("connection refused")
+}
+
+// TestEnqueueWithoutEstimate: a conversation queued whose wait cannot be
+// estimated is still handed over (the user is told so, with the default
+// estimate), not reported failed while it waits in the agents' queue.
+func TestEnqueueWithoutEstimate(t *testing.T) {
+	st := MustOpenStore(t, filepath.Join(t.TempDir(), "understudy.db"))
+	svc := handoff.New(handoff.Options{Store: failingEstimates{st}})
+	c, wait, err := svc.Enqueue(context.Background(), "assistant", "default", []handoff.Message{{Role: handoff.RoleUser, Content: "help"}})
+	if err != nil || c.ID == 0 || wait != handoff.DefaultHandlingTime {
+		t.Fatalf("Enqueue: %+v, wait %s, err %v; want the conversation with the default wait", c, wait, err)
 	}
 }

@@ -112,7 +112,10 @@ func (s *Service) Enqueue(ctx context.Context, route, priority string, transcrip
 	s.emit(Event{Type: EventCreated, Conversation: c})
 	wait, err := s.WaitEstimate(ctx, c.ID)
 	if err != nil {
-		return Conversation{}, 0, err
+		// The conversation is queued: say so, with a rough estimate,
+		// rather than fail and leave it queued for nobody's answer.
+		s.log.Warn("handoff: estimating the wait failed; using the default handling time", "id", c.ID, "err", err)
+		wait = DefaultHandlingTime
 	}
 	return c, wait, nil
 }
