@@ -98,18 +98,8 @@ func (e *Engine) ReadShared(ctx context.Context) error {
 // readShared adopts the leader's shared state when it changed, and calls
 // Options.Shared.
 func (e *Engine) readShared(ctx context.Context) error {
-	b, _, err := e.st.State(ctx, sharedStateName)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // no leader has shared anything yet
-	}
-	if err != nil {
-		return err
-	}
-	if bytes.Equal(b, e.lastShared) {
-		return nil
-	}
-	var s shared
-	if err := json.Unmarshal(b, &s); err != nil {
+	s, b, err := e.fetchShared(ctx)
+	if err != nil || b == nil || bytes.Equal(b, e.lastShared) {
 		return err
 	}
 	e.adopt(s)
@@ -123,6 +113,22 @@ func (e *Engine) readShared(ctx context.Context) error {
 		e.onShared(false)
 	}
 	return nil
+}
+
+// fetchShared reads the shared state; b is nil when no leader has shared
+// anything yet.
+func (e *Engine) fetchShared(ctx context.Context) (s shared, b []byte, err error) {
+	b, _, err = e.st.State(ctx, sharedStateName)
+	if errors.Is(err, store.ErrNotFound) {
+		return s, nil, nil
+	}
+	if err != nil {
+		return s, nil, err
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, nil, err
+	}
+	return s, b, nil
 }
 
 // adopt replaces the components with s's.
@@ -166,15 +172,8 @@ func (e *Engine) share(ctx context.Context, now time.Time) error {
 // loadShared starts a new leader from the shared state, so that component
 // statuses and their hysteresis carry over a takeover.
 func (e *Engine) loadShared(ctx context.Context) error {
-	b, _, err := e.st.State(ctx, sharedStateName)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	var s shared
-	if err := json.Unmarshal(b, &s); err != nil {
+	s, b, err := e.fetchShared(ctx)
+	if err != nil || b == nil {
 		return err
 	}
 	e.adopt(s)

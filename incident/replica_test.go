@@ -151,16 +151,7 @@ func TestReplicaChanges(t *testing.T) {
 		t.Fatalf("status %s; want alice's identified kept", got.Status)
 	}
 	// Recovery: the leader must not resolve a person's incident by itself.
-	// Recovery, one provider after the other so that each breaker gets its
-	// trial request (probes are off here).
-	h.clear("secondary")
-	for range 40 {
-		f.second(h)
-	}
-	h.clear("primary")
-	for range 400 {
-		f.second(h)
-	}
+	f.recover(h)
 	if got, _ := h.eng.Incident(h.ctx, id); got.Status != understudy.IncidentIdentified {
 		t.Errorf("status %s after recovery; want identified (a person owns it)", got.Status)
 	}
@@ -208,16 +199,7 @@ func TestTakeover(t *testing.T) {
 			t.Errorf("new leader shows assistant %s; want major_outage carried over", c.Status)
 		}
 	}
-	// Recovery, one provider after the other so that each breaker gets its
-	// trial request (probes are off here).
-	h.clear("secondary")
-	for range 40 {
-		f.second(h)
-	}
-	h.clear("primary")
-	for range 400 {
-		f.second(h)
-	}
+	f.recover(h)
 	got, err := f.eng.Incident(h.ctx, incs[0].ID)
 	if err != nil {
 		t.Fatal(err)
@@ -275,5 +257,19 @@ func TestMaintenanceAcrossReplicas(t *testing.T) {
 	}
 	if incs := h.incidents(false); len(incs) != 0 {
 		t.Errorf("incidents %s; want none", fmtIncidents(incs))
+	}
+}
+
+// recover clears the outage, one provider after the other so that each
+// breaker gets its trial request (probes are off here), and lets 440 s of
+// healthy traffic through the follower.
+func (f *follower) recover(h *harness) {
+	h.clear("secondary")
+	for range 40 {
+		f.second(h)
+	}
+	h.clear("primary")
+	for range 400 {
+		f.second(h)
 	}
 }

@@ -22,12 +22,12 @@ import (
 // bus: when a target's breaker opens here, the other replicas open theirs
 // until the same time (gateway.HintDown), so that they stop sending it
 // traffic without each paying the failures that opened it. Openings caused
-// by a hint are not hinted on again.
+// by a hint are not hinted on again. The replication publishes and
+// receives the messages.
 type breakerHints struct {
-	bus *cluster.Bus
-	gw  *gateway.Gateway
-	log *slog.Logger
-	out chan cluster.Message // openings to publish, bounded
+	gw   *gateway.Gateway // set before messages arrive
+	log  *slog.Logger
+	send func(cluster.Message) // never blocks
 }
 
 // hintKind is the bus message kind of a breaker opening.
@@ -37,10 +37,6 @@ type hint struct {
 	Target string    `json:"target"`
 	Until  time.Time `json:"until"`
 	Reason string    `json:"reason"`
-}
-
-func newBreakerHints(bus *cluster.Bus, log *slog.Logger) *breakerHints {
-	return &breakerHints{bus: bus, log: log, out: make(chan cluster.Message, 256)}
 }
 
 // Emit takes the gateway's events; it never blocks (a full queue drops the
@@ -55,44 +51,18 @@ func (h *breakerHints) Emit(e understudy.Event) {
 	}
 	until, _ := e.Details["open_until"].(time.Time)
 	data, _ := json.Marshal(hint{Target: e.Target, Until: until, Reason: reason})
-	select {
-	case h.out <- cluster.Message{Kind: hintKind, Data: data}:
-	default:
-		h.log.Warn("breaker hint dropped: the queue is full", "target", e.Target)
-	}
+	h.send(cluster.Message{Kind: hintKind, Data: data})
 }
 
-// Run publishes this replica's openings and applies the others' until ctx
-// ends. The gateway must be set before.
-func (h *breakerHints) Run(ctx context.Context) {
-	in, cancel := h.bus.Subscribe()
-	defer cancel()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case m := <-h.out:
-			pctx, stop := context.WithTimeout(ctx, 5*time.Second)
-			if err := h.bus.Publish(pctx, m); err != nil {
-				h.log.Warn("breaker hint not published", "err", err)
-			}
-			stop()
-		case m, ok := <-in:
-			if !ok {
-				return
-			}
-			if m.Kind != hintKind || m.Origin == h.bus.Origin() {
-				continue
-			}
-			var x hint
-			if err := json.Unmarshal(m.Data, &x); err != nil {
-				h.log.Warn("breaker hint unreadable", "err", err)
-				continue
-			}
-			if h.gw.HintDown(x.Target, x.Until, x.Reason) {
-				h.log.Info("breaker opened on another replica's hint", "target", x.Target, "until", x.Until, "reason", x.Reason)
-			}
-		}
+// apply opens the breaker another replica's hint names.
+func (h *breakerHints) apply(m cluster.Message) {
+	var x hint
+	if err := json.Unmarshal(m.Data, &x); err != nil {
+		h.log.Warn("breaker hint unreadable", "err", err)
+		return
+	}
+	if h.gw.HintDown(x.Target, x.Until, x.Reason) {
+		h.log.Info("breaker opened on another replica's hint", "target", x.Target, "until", x.Until, "reason", x.Reason)
 	}
 }
 
@@ -121,6 +91,7 @@ type replication struct {
 	// handoff is the handoff queue, whose other replicas' changes this
 	// one's consoles and users' streams must see; nil: none.
 	handoff *handoff.Service
+	hints   *breakerHints
 	log     *slog.Logger
 	out     chan cluster.Message // to publish, bounded
 }
@@ -133,7 +104,9 @@ type change struct {
 }
 
 func newReplication(bus *cluster.Bus, log *slog.Logger) *replication {
-	return &replication{bus: bus, log: log, out: make(chan cluster.Message, 1024)}
+	r := &replication{bus: bus, log: log, out: make(chan cluster.Message, 1024)}
+	r.hints = &breakerHints{log: log, send: r.send}
+	return r
 }
 
 // send queues m; it never blocks (a full queue drops m: every replica
@@ -284,6 +257,8 @@ func (r *replication) summarise() {
 // apply takes another replica's message.
 func (r *replication) apply(ctx context.Context, m cluster.Message) {
 	switch m.Kind {
+	case hintKind:
+		r.hints.apply(m)
 	case summaryKind:
 		if !r.engine.Leading() {
 			return

@@ -7,12 +7,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/understudy/understudy/cluster"
 	"github.com/understudy/understudy/internal/pgtest"
 	"github.com/understudy/understudy/notify"
 	"github.com/understudy/understudy/simulate"
@@ -35,19 +36,10 @@ func TestBreakerHintAcrossReplicas(t *testing.T) {
 	if err := a.sim.SetFault("primary", simulate.Fault{Kind: simulate.KindServerError}); err != nil {
 		t.Fatal(err)
 	}
-	const series = `understudy_breaker_state{target="primary/gpt-4o-mini"} `
 	state := func(s *served) string {
 		t.Helper()
-		resp, err := http.Get(s.base + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		for line := range strings.SplitSeq(string(body), "\n") {
-			if v, ok := strings.CutPrefix(line, series); ok {
-				return v
-			}
+		if v, ok := s.metric(t, `understudy_breaker_state{target="primary/gpt-4o-mini"}`); ok {
+			return v
 		}
 		return "none"
 	}
@@ -176,8 +168,8 @@ func pgServeConfig(t *testing.T) string {
 	return cfg
 }
 
-// leads reports whether s is the elected leader (its gauge).
-func (s *served) leads(t *testing.T) bool {
+// metric returns the value of series (name{labels}) on s's /metrics.
+func (s *served) metric(t *testing.T, series string) (string, bool) {
 	t.Helper()
 	resp, err := http.Get(s.base + "/metrics")
 	if err != nil {
@@ -185,7 +177,19 @@ func (s *served) leads(t *testing.T) bool {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	return regexp.MustCompile(`(?m)^understudy_cluster_leader\{[^}]*\} 1$`).Match(body)
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// leads reports whether s is the elected leader (its gauge).
+func (s *served) leads(t *testing.T) bool {
+	t.Helper()
+	v, _ := s.metric(t, `understudy_cluster_leader{key="`+strconv.FormatInt(cluster.DefaultKey, 10)+`"}`)
+	return v == "1"
 }
 
 // liveChanges streams s's /live changes until ctx ends.

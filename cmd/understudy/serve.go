@@ -127,7 +127,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 			}
 			defer bus.Close()
 			repl = newReplication(bus, log)
-			hints = newBreakerHints(bus, log)
+			hints = repl.hints
 		}
 		onEvent := func(id int64, ev understudy.Event) {
 			publishChange(hub, id, ev)
@@ -265,8 +265,7 @@ func serve(ctx context.Context, cfg *config.Config, o serveOptions) error {
 	defer func() { stopRun(); wg.Wait() }()
 	if hints != nil {
 		hints.gw = gw
-		wg.Add(2)
-		go func() { defer wg.Done(); hints.Run(runCtx) }()
+		wg.Add(1)
 		go func() { defer wg.Done(); repl.Run(runCtx) }()
 	}
 	if engine != nil {
