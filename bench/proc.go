@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -9,22 +8,21 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/understudy/understudy/internal/proc"
 )
 
 // child is a server process started by the benchmark.
 type child struct {
+	*proc.Process
 	name string
-	cmd  *exec.Cmd
 	addr string        // host:port it announced
 	log  *prefixWriter // its stderr
-	done chan struct{} // closed when the process has exited
-	err  error         // its exit error, once done is closed
 	// chatty: it logs by design (every fault set, every stream cut), so the
 	// report does not warn about how much it wrote.
 	chatty bool
@@ -35,107 +33,45 @@ type child struct {
 // prefixed with its name. env, when not empty, is added to the benchmark's
 // own environment. The child gets SIGKILL if the benchmark dies.
 func startChild(ctx context.Context, name string, env []string, stderr io.Writer, bin string, args ...string) (*child, error) {
-	cmd := exec.Command(bin, args...)
-	if len(env) > 0 {
-		cmd.Env = append(os.Environ(), env...)
-	}
 	log := &prefixWriter{prefix: "[" + name + "] ", w: stderr, max: maxChildLines}
-	cmd.Stderr = log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.StdoutPipe()
+	p, out, err := proc.Start(name, env, log, bin, args...)
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
+	c := &child{Process: p, name: name, log: log}
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if c.addr, err = p.Announced(actx, out, "http://"); err != nil {
+		p.Kill()
+		return nil, err
 	}
-	c := &child{name: name, cmd: cmd, log: log, done: make(chan struct{})}
-	addrc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		announced := false
-		for sc.Scan() {
-			if announced {
-				continue // keep draining so the child never blocks on stdout
-			}
-			if _, rest, ok := strings.Cut(sc.Text(), "http://"); ok {
-				addrc <- strings.Fields(rest)[0]
-				announced = true
+	go func() { // keep draining so the child never writes its stdout to our stderr
+		for {
+			select {
+			case <-out:
+			case <-p.Done():
+				return
 			}
 		}
 	}()
-	go func() {
-		c.err = cmd.Wait()
-		close(c.done)
-	}()
-	t := time.NewTimer(30 * time.Second)
-	defer t.Stop()
-	select {
-	case c.addr = <-addrc:
-		return c, nil
-	case <-c.done:
-		return nil, fmt.Errorf("%s exited before listening: %v", name, c.err)
-	case <-t.C:
-		c.stop()
-		return nil, fmt.Errorf("%s did not announce its address within 30s", name)
-	case <-ctx.Done():
-		c.stop()
-		return nil, ctx.Err()
-	}
+	return c, nil
 }
 
-func (c *child) pid() int { return c.cmd.Process.Pid }
+func (c *child) pid() int { return c.Pid() }
 
 // stop kills the process and waits for it (at most 5 s).
-func (c *child) stop() {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
-	_ = c.cmd.Process.Kill()
-	t := time.NewTimer(5 * time.Second)
-	defer t.Stop()
-	select {
-	case <-c.done:
-	case <-t.C:
-	}
-}
+func (c *child) stop() { c.Kill() }
 
 // terminate stops the process gracefully (SIGTERM) and waits for it to exit,
-// at most wait; then it is killed. It returns the process's exit error, or
-// one saying it had to be killed.
-func (c *child) terminate(wait time.Duration) error {
-	select {
-	case <-c.done:
-		return fmt.Errorf("%s had already exited: %v", c.name, c.err)
-	default:
-	}
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return fmt.Errorf("SIGTERM %s: %w", c.name, err)
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-c.done:
-		if c.err != nil {
-			return fmt.Errorf("%s exited after SIGTERM: %v", c.name, c.err)
-		}
-		return nil
-	case <-t.C:
-		c.stop()
-		return fmt.Errorf("%s did not exit within %s of SIGTERM; killed", c.name, wait)
-	}
-}
+// at most wait; then it is killed.
+func (c *child) terminate(wait time.Duration) error { return c.Terminate(wait) }
 
 // alive reports an error if the process has exited.
 func (c *child) alive() error {
-	select {
-	case <-c.done:
-		return fmt.Errorf("%s exited: %v", c.name, c.err)
-	default:
-		return nil
+	if !c.Running() {
+		return fmt.Errorf("%s exited: %v", c.name, c.Err())
 	}
+	return nil
 }
 
 // waitReady polls url until it answers 200, for at most 10 s.

@@ -117,7 +117,7 @@ func (c *Cluster) startNginx(ctx context.Context) error {
 	if err := c.waitOK(ctx, c.Proxy+"/healthz", p); err != nil {
 		return fmt.Errorf("nginx: %w", err)
 	}
-	c.o.Logf("replicatest: nginx (pid %d) listening on %s", p.cmd.Process.Pid, c.Proxy)
+	c.o.Logf("replicatest: nginx (pid %d) listening on %s", p.Pid(), c.Proxy)
 	return nil
 }
 

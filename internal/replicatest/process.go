@@ -1,18 +1,16 @@
 package replicatest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/understudy/understudy/internal/proc"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/understudy/understudy/simulate"
@@ -27,7 +25,7 @@ type Replica struct {
 
 	c       *Cluster
 	logPath string
-	proc    *process // the current or last process; guarded by c.mu
+	proc    *proc.Process // the current or last process; guarded by c.mu
 }
 
 // Running reports whether the replica's process is running.
@@ -35,7 +33,7 @@ func (r *Replica) Running() bool {
 	r.c.mu.Lock()
 	p := r.proc
 	r.c.mu.Unlock()
-	return p != nil && p.running()
+	return p != nil && p.Running()
 }
 
 // Admin calls the replica's admin API with the cluster's token and returns
@@ -99,19 +97,19 @@ func (c *Cluster) Start(ctx context.Context, i int) error {
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, c.o.StartTimeout)
 	defer cancel()
-	addr, err := announced(ctx, p, out, "understudy gateway listening on http://")
+	addr, err := p.Announced(ctx, out, "understudy gateway listening on http://")
 	if err != nil {
-		p.kill()
+		p.Kill()
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	if r.URL == "" {
 		r.URL = "http://" + addr
 	}
 	if err := c.waitOK(ctx, r.URL+"/healthz", p); err != nil {
-		p.kill()
+		p.Kill()
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	c.o.Logf("replicatest: replica %d (pid %d) listening on %s", i, p.cmd.Process.Pid, r.URL)
+	c.o.Logf("replicatest: replica %d (pid %d) listening on %s", i, p.Pid(), r.URL)
 	return nil
 }
 
@@ -125,7 +123,7 @@ func (c *Cluster) Kill(i int) {
 	if p == nil {
 		return
 	}
-	p.kill()
+	p.Kill()
 	c.o.Logf("replicatest: replica %d killed (SIGKILL)", i)
 }
 
@@ -137,10 +135,10 @@ func (c *Cluster) Stop(i int) error {
 	c.mu.Lock()
 	p := r.proc
 	c.mu.Unlock()
-	if p == nil || !p.running() {
+	if p == nil || !p.Running() {
 		return fmt.Errorf("replica %d is not running", i)
 	}
-	if err := p.terminate(c.o.StopTimeout); err != nil {
+	if err := p.Terminate(c.o.StopTimeout); err != nil {
 		return err
 	}
 	c.o.Logf("replicatest: replica %d stopped (SIGTERM)", i)
@@ -148,7 +146,7 @@ func (c *Cluster) Stop(i int) error {
 }
 
 // waitOK polls url until it answers 200, while p runs.
-func (c *Cluster) waitOK(ctx context.Context, url string, p *process) error {
+func (c *Cluster) waitOK(ctx context.Context, url string, p *proc.Process) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	var last error
@@ -167,124 +165,30 @@ func (c *Cluster) waitOK(ctx context.Context, url string, p *process) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("GET %s: %v (%w)", url, last, ctx.Err())
-		case <-p.done:
-			return fmt.Errorf("exited: %v", p.err)
+		case <-p.Done():
+			return fmt.Errorf("exited: %v", p.Err())
 		case <-tick.C:
 		}
 	}
 }
 
-// process is a child process whose stderr goes to a log file.
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{} // closed once it has exited
-	err  error         // its exit error, once done is closed
-}
-
 // startProcess starts bin with args, env added to this process's
-// environment, stderr appended to logPath; it returns its stdout's lines
-// (drained to the log once the channel's buffer is full). The child gets
-// SIGKILL if this process dies.
-func startProcess(name, logPath string, env []string, bin string, args ...string) (*process, <-chan string, error) {
+// environment, stderr appended to logPath (and stdout lines nobody reads);
+// it returns its stdout's lines. The child gets SIGKILL if this process
+// dies.
+func startProcess(name, logPath string, env []string, bin string, args ...string) (*proc.Process, <-chan string, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, err
 	}
 	fmt.Fprintf(logf, "=== %s: %s %s (%s)\n", name, bin, strings.Join(args, " "), time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stdout, err := cmd.StdoutPipe()
+	p, out, err := proc.Start(name, env, logf, bin, args...)
 	if err != nil {
 		logf.Close()
 		return nil, nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	lines := make(chan string, 16)
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-				fmt.Fprintf(logf, "stdout: %s\n", sc.Text())
-			}
-		}
-	}()
-	go func() {
-		<-copied // Wait closes stdout: read it all first
-		p.err = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	return p, lines, nil
-}
-
-// announced waits for the line of out starting with prefix and returns the
-// word after the prefix.
-func announced(ctx context.Context, p *process, out <-chan string, prefix string) (string, error) {
-	for {
-		select {
-		case line := <-out:
-			if rest, ok := strings.CutPrefix(line, prefix); ok {
-				return strings.Fields(rest + " ")[0], nil
-			}
-		case <-p.done:
-			return "", fmt.Errorf("exited before listening: %v", p.err)
-		case <-ctx.Done():
-			return "", fmt.Errorf("no %q line: %w", prefix, ctx.Err())
-		}
-	}
-}
-
-func (p *process) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// kill sends SIGKILL and waits for the exit.
-func (p *process) kill() {
-	if !p.running() {
-		return
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-// terminate sends SIGTERM and waits at most wait for a clean exit, then
-// kills.
-func (p *process) terminate(wait time.Duration) error {
-	if !p.running() {
-		return fmt.Errorf("%s had already exited: %v", p.name, p.err)
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return fmt.Errorf("SIGTERM %s: %w", p.name, err)
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-p.done:
-		if p.err != nil {
-			return fmt.Errorf("%s exited after SIGTERM: %w", p.name, p.err)
-		}
-		return nil
-	case <-t.C:
-		p.kill()
-		return fmt.Errorf("%s did not exit within %s of SIGTERM; killed", p.name, wait)
-	}
+	go func() { <-p.Done(); logf.Close() }()
+	return p, out, nil
 }
 
 // tail is the last n lines of the file at path.

@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/understudy/understudy/internal/proc"
 	"net/http"
 	"os"
 	"os/exec"
@@ -135,7 +136,7 @@ type Cluster struct {
 	tempDir  bool // dir is ours to remove
 	cfgPath  string
 	simClose func()
-	nginx    *process
+	nginx    *proc.Process
 	mu       sync.Mutex // Replicas' processes
 }
 
@@ -264,7 +265,7 @@ func setDefaults(o *Options) {
 func (c *Cluster) Close() error {
 	var errs []error
 	if c.nginx != nil {
-		if err := c.nginx.terminate(5 * time.Second); err != nil {
+		if err := c.nginx.Terminate(5 * time.Second); err != nil {
 			errs = append(errs, fmt.Errorf("nginx: %w", err))
 		}
 	}
@@ -309,7 +310,8 @@ func (c *Cluster) Tails(n int) string {
 		fmt.Fprintf(&b, "--- replica %d (%s), last %d lines of %s\n%s", r.Index, r.URL, n, r.logPath, tail(r.logPath, n))
 	}
 	if c.nginx != nil {
-		fmt.Fprintf(&b, "--- nginx (%s), last %d lines of %s\n%s", c.Proxy, n, c.nginx.log, tail(c.nginx.log, n))
+		log := filepath.Join(c.dir, "nginx.log")
+		fmt.Fprintf(&b, "--- nginx (%s), last %d lines of %s\n%s", c.Proxy, n, log, tail(log, n))
 	}
 	return b.String()
 }
