@@ -3,30 +3,13 @@ package proc_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/understudy/understudy/internal/proc"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestLifecycle: a shell that announces an address, chatters on stdout
 // beyond the buffer without blocking, and exits on SIGTERM; another that
@@ -34,7 +17,7 @@ func (s *syncBuffer) String() string {
 func TestLifecycle(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var stderr syncBuffer
+	var stderr bytes.Buffer // read once the process is done
 	p, out, err := proc.Start("sh", nil, &stderr, "/bin/sh", "-c",
 		`trap 'exit 0' TERM; echo to-stderr >&2; echo "listening on http://127.0.0.1:9999 now"; for i in $(seq 1 100); do echo line $i; done; while :; do sleep 0.05; done`)
 	if err != nil {
@@ -60,7 +43,7 @@ func TestLifecycle(t *testing.T) {
 		t.Error("Terminate of an exited process: no error")
 	}
 
-	stubborn, out, err := proc.Start("stubborn", nil, &stderr, "/bin/sh", "-c", `trap '' TERM; echo up; while :; do sleep 0.05; done`)
+	stubborn, out, err := proc.Start("stubborn", nil, io.Discard, "/bin/sh", "-c", `trap '' TERM; echo up; while :; do sleep 0.05; done`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +57,7 @@ func TestLifecycle(t *testing.T) {
 		t.Error("still running after being killed")
 	}
 
-	gone, out, err := proc.Start("gone", nil, &stderr, "/bin/sh", "-c", "exit 3")
+	gone, out, err := proc.Start("gone", nil, io.Discard, "/bin/sh", "-c", "exit 3")
 	if err != nil {
 		t.Fatal(err)
 	}
