@@ -205,6 +205,17 @@ func TestPostgresOutage(t *testing.T) {
 		}
 		return backIn != 0 && backlogIn != 0
 	})
+	// It lost its leader lock with its connection; it takes it again, so
+	// detection, maintenance and delivery resume.
+	var leadsIn time.Duration
+	waitFor("leading again after the restore", 10*time.Second, func() bool {
+		if s.leads(t) {
+			leadsIn = time.Since(restoredAt)
+			return true
+		}
+		return false
+	})
+	t.Logf("leading again %s after the restore", leadsIn.Round(10*time.Millisecond))
 	// Load continues a little after the database is back.
 	after := sent.Load()
 	waitFor("requests after the cut", 10*time.Second, func() bool { return sent.Load() >= after+50 })
