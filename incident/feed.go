@@ -21,7 +21,7 @@ type feed struct {
 	// forward: a follower keeps its traffic in pending too, for the leader
 	// (see TakeSummary).
 	forward bool
-	pending map[string]*pendingFeed // by "r:route", "t:target"
+	pending map[feedKey]*pendingFeed
 }
 
 type routeFeed struct {
@@ -40,7 +40,7 @@ type targetFeed struct {
 func (f *feed) init() {
 	f.routes = map[string]*routeFeed{}
 	f.targets = map[string]*targetFeed{}
-	f.pending = map[string]*pendingFeed{}
+	f.pending = map[feedKey]*pendingFeed{}
 }
 
 func (f *feed) route(name string) *routeFeed {
@@ -78,7 +78,7 @@ func (e *Engine) RecordAttempt(a understudy.Attempt) {
 	t.total.count(bad, a.Class)
 	var p *pendingFeed
 	if f.forward {
-		p = f.pend("t:" + a.Target)
+		p = f.pend(feedKey{name: a.Target})
 		p.second(a.Time).count(bad, a.Class)
 	}
 	if bad {
@@ -115,7 +115,7 @@ func (e *Engine) RecordOutcome(o understudy.Outcome) {
 		r.samples.add(string(o.Class)) // the attempts carry the messages
 	}
 	if f.forward {
-		p := f.pend("r:" + o.Route)
+		p := f.pend(feedKey{route: true, name: o.Route})
 		p.second(o.Time).count(bad, o.Class)
 		if bad && o.Class != "" {
 			p.samples.add(string(o.Class))

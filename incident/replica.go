@@ -59,7 +59,7 @@ func (e *Engine) SetLeading(on bool) {
 	e.lastShared = nil
 	e.feed.mu.Lock()
 	e.feed.forward = !on
-	e.feed.pending = map[string]*pendingFeed{}
+	e.feed.pending = map[feedKey]*pendingFeed{}
 	e.feed.mu.Unlock()
 	e.log.Info("incident engine", "leading", on)
 }
@@ -317,7 +317,13 @@ type pendingFeed struct {
 // its summaries.
 const maxPendingSeconds = int(feedSpan / time.Second)
 
-func (f *feed) pend(key string) *pendingFeed {
+// feedKey names a route's feed (route) or a target's.
+type feedKey struct {
+	route bool
+	name  string
+}
+
+func (f *feed) pend(key feedKey) *pendingFeed {
 	p, ok := f.pending[key]
 	if !ok {
 		p = &pendingFeed{seconds: map[int64]*tally{}, lat: map[int64]*latHist{}}
@@ -355,21 +361,26 @@ func (e *Engine) TakeSummary() Summary {
 	f := &e.feed
 	f.mu.Lock()
 	pending := f.pending
-	f.pending = map[string]*pendingFeed{}
+	f.pending = map[feedKey]*pendingFeed{}
 	f.mu.Unlock()
 	var s Summary
-	keys := make([]string, 0, len(pending))
+	keys := make([]feedKey, 0, len(pending))
 	for k := range pending {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].route != keys[j].route {
+			return keys[i].route
+		}
+		return keys[i].name < keys[j].name
+	})
 	for _, k := range keys {
 		p := pending[k]
 		fs := FeedSummary{}
-		if k[0] == 'r' {
-			fs.Route = k[2:]
+		if k.route {
+			fs.Route = k.name
 		} else {
-			fs.Target = k[2:]
+			fs.Target = k.name
 		}
 		for sec, t := range p.seconds {
 			ss := SecondSummary{Unix: sec, Total: t.total, Bad: t.bad}
