@@ -21,17 +21,33 @@ import (
 // outageCut is how long the test keeps PostgreSQL unreachable.
 const outageCut = 5 * time.Second
 
-// TestPostgresOutage: `serve` on PostgreSQL through a proxy, under steady
-// load with the primary failing part of the time. PostgreSQL is cut off for
-// a few seconds, then restored. Every request is answered in full
-// throughout (failing over during the cut too); /readyz stays 200 and says
-// the database is unreachable during the cut; /readyz/database answers 503
-// during it and 200 after; and once the recorder has caught up, the rollups
-// in the database count every request exactly once.
+// TestPostgresOutage: `serve` on PostgreSQL under steady load with the
+// primary failing part of the time. PostgreSQL goes away for a few seconds,
+// then comes back: cut off by a proxy that closes every connection and
+// refuses new ones ("unreachable"), or stopped and started again by
+// pg_ctl, as an operator would ("restarted"). Every request is answered in
+// full throughout (failing over during the outage too); /readyz stays 200
+// and says the database is unreachable during it; /readyz/database answers
+// 503 during it and 200 after; the replica leads again; and once the
+// recorder has caught up, the rollups in the database count every request
+// exactly once.
 func TestPostgresOutage(t *testing.T) {
+	t.Run("unreachable", func(t *testing.T) {
+		pg := pgtest.Database(t)
+		proxy := pgtest.NewProxy(t, pgtest.Target(t, pg))
+		testPostgresOutage(t, proxy.DSN(pg), pg, proxy.Cut, proxy.Restore)
+	})
+	t.Run("restarted", func(t *testing.T) {
+		srv := pgtest.NewServer(t)
+		testPostgresOutage(t, srv.DSN(), srv.DSN(), srv.Stop, srv.Start)
+	})
+}
+
+// testPostgresOutage runs the scenario with serve on dsn; direct reaches
+// the same database for the checks; stop and start make it go away and come
+// back.
+func testPostgresOutage(t *testing.T, dsn, direct string, stop, start func()) {
 	ctx, cancel := testCtx(t)
-	pg := pgtest.Database(t)
-	proxy := pgtest.NewProxy(t, pgtest.Target(t, pg))
 	cfg := strings.Replace(serveConfig, `storage: {sqlite: "${DB}", flush_every: 1h}`, `storage: {postgres_dsn: "${PG}", flush_every: 200ms}`, 1)
 	// The primary's breaker never opens: every request tries it first, so
 	// that its failures are failovers (not skipped).
@@ -39,7 +55,7 @@ func TestPostgresOutage(t *testing.T) {
 	if !strings.Contains(cfg, "postgres_dsn") || !strings.Contains(cfg, "min_requests") {
 		t.Fatal("serveConfig has no storage or provider line to replace")
 	}
-	s := startServed(ctx, t, cfg, map[string]string{"PG": proxy.DSN(pg)})
+	s := startServed(ctx, t, cfg, map[string]string{"PG": dsn})
 
 	get := func(path string) (int, string) {
 		resp, err := http.Get(s.base + path)
@@ -160,7 +176,7 @@ func TestPostgresOutage(t *testing.T) {
 	}
 
 	cut.Store(true)
-	proxy.Cut()
+	stop()
 	cutAt := time.Now()
 	var readyzDuringCut string
 	seen := waitFor("/readyz/database 503 during the cut", outageCut, func() bool {
@@ -182,12 +198,12 @@ func TestPostgresOutage(t *testing.T) {
 		t.Fatal("the test's time ran out during the cut")
 	}
 	cut.Store(false)
-	proxy.Restore()
+	start()
 	restoredAt := time.Now()
 	backlog := sent.Load() // answered before the restore, the cut's included
-	direct := MustStorePG(t, pg)
+	check := MustStorePG(t, direct)
 	recorded := func() int64 {
-		rs, err := direct.Rollups(ctx, store.RollupQuery{Route: "assistant"})
+		rs, err := check.Rollups(ctx, store.RollupQuery{Route: "assistant"})
 		if err != nil {
 			t.Fatal(err)
 		}
